@@ -72,6 +72,7 @@ from .ops.api import (
     expand,
     flatten,
     flip,
+    floor_divide,
     gather,
     ge,
     gelu,
@@ -96,6 +97,7 @@ from .ops.api import (
     permute,
     pow,
     relu,
+    remainder,
     repeat,
     reshape,
     roll,
@@ -132,3 +134,6 @@ long = int64
 int = int32  # noqa: A001
 
 __version__ = "0.1.0"
+
+from . import nn, optim  # noqa: E402
+from .serialization import load, save  # noqa: E402

@@ -15,7 +15,11 @@ from __future__ import annotations
 import contextlib
 import threading
 
+import numpy as np
+
 from .backend import backend_of
+
+Tensor = None  # dslib.tensor.Tensor, bound by dslib/tensor.py once the class exists (import cycle)
 
 
 class _GradMode(threading.local):
@@ -30,27 +34,49 @@ def is_grad_enabled() -> bool:
 
 
 class set_grad_enabled(contextlib.ContextDecorator):  # noqa: N801 - mirrors torch
+    """Context manager / decorator that turns graph recording on or off.
+
+    The previous modes are kept on a stack, so one instance may be entered recursively (a decorated
+    recursive function) and still restore the right mode on every exit."""
+
     def __init__(self, mode: bool):
         self.mode = bool(mode)
+        self._prev = []
 
     def __enter__(self):
-        self.prev = _grad_mode.enabled
+        self._prev.append(_grad_mode.enabled)
         _grad_mode.enabled = self.mode
 
     def __exit__(self, *exc):
-        _grad_mode.enabled = self.prev
+        _grad_mode.enabled = self._prev.pop()
 
 
-class no_grad(set_grad_enabled):  # noqa: N801
+class _ModeDecorator(set_grad_enabled):
+    """Base of no_grad / enable_grad: usable as `with no_grad():`, `@no_grad()` and `@no_grad`."""
+
+    _mode = True
+
+    def __new__(cls, func=None):
+        self = super().__new__(cls)
+        if func is not None:  # used as a bare decorator: @no_grad
+            self.__init__()
+            return self(func)
+        return self
+
+    def __init__(self, func=None):
+        super().__init__(self._mode)
+
+
+class no_grad(_ModeDecorator):  # noqa: N801
     """Context manager / decorator: ops inside record no graph."""
 
-    def __init__(self):
-        super().__init__(False)
+    _mode = False
 
 
-class enable_grad(set_grad_enabled):  # noqa: N801
-    def __init__(self):
-        super().__init__(True)
+class enable_grad(_ModeDecorator):  # noqa: N801
+    """Context manager / decorator: ops inside record the graph (even within no_grad)."""
+
+    _mode = True
 
 
 # Observers of every op call (the graph-mode tracer and the profiler register here).
@@ -93,8 +119,11 @@ class Node:
     def register_prehook(self, fn):
         if self.pre_hooks is None:
             self.pre_hooks = []
-        self.pre_hooks.append(fn)
-        return _RemovableHandle(self.pre_hooks, fn)
+        hooks = self.pre_hooks
+        # retain_grad's hook stays last, so .grad sees what the other hooks returned (as in torch)
+        at = len(hooks) - 1 if hooks and getattr(hooks[-1], "retains_grad", False) else len(hooks)
+        hooks.insert(at, fn)
+        return _RemovableHandle(hooks, fn)
 
     def apply(self, grad, retain_graph):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -125,8 +154,9 @@ class FunctionNode(Node):
                 "were freed by the first backward. Pass retain_graph=True to the first backward() "
                 "if you need to call backward twice."
             )
-        for cell, version, what in ctx._checks:
+        for cell, version, shape in ctx._checks:
             if cell[0] != version:
+                what = "the op's output" if shape is None else f"input of shape {tuple(shape)}"
                 raise RuntimeError(
                     f"{self.name}: one of the tensors needed for its gradient ({what}) was modified "
                     f"by an in-place operation: it is now at version {cell[0]}, expected version "
@@ -168,10 +198,10 @@ class AccumulateGrad(Node):
                 res = hook(_wrap(grad))
                 if res is not None:
                     grad = res._data
-        from .tensor import Tensor
-
         if t.grad is None:
-            t.grad = Tensor._make(b.owned(grad))
+            owned = b.owned(grad)
+            # the same array may also reach another leaf (a + b) or be the caller's `gradient`
+            t.grad = Tensor._make(b.copy(grad) if owned is grad else owned)
         else:
             t.grad = Tensor._make(t.grad._data + grad)
         if t._post_hooks:
@@ -182,6 +212,8 @@ class AccumulateGrad(Node):
 
 def _fit(g, shape, dt):
     """Sum a broadcast gradient back to `shape` and cast it to dtype `dt`."""
+    if isinstance(g, np.generic):  # NumPy arithmetic on 0-d arrays returns scalars
+        g = np.asarray(g)
     b = backend_of(g)
     if tuple(g.shape) != shape:
         extra = g.ndim - len(shape)
@@ -198,8 +230,6 @@ def _fit(g, shape, dt):
 
 
 def _wrap(array):
-    from .tensor import Tensor
-
     return Tensor._make(array)
 
 
@@ -218,7 +248,7 @@ class Function:
     forward(ctx, *args, **kwargs) receives raw arrays in place of Tensors and returns one array;
     backward(ctx, grad) returns one gradient (or None) per positional argument of forward; those of
     non-tensor arguments are ignored. ctx.needs_input_grad says, per positional argument, whether
-    its gradient is wanted.
+    its gradient is wanted; it is set before forward runs, so forward can save only what is needed.
     """
 
     @staticmethod
@@ -229,54 +259,60 @@ class Function:
     def backward(ctx, grad):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    # Set to True on ops whose output aliases their first input's memory (views):
-    # the output then shares the input's version counter.
+    # Set to True on ops whose output aliases their first input's memory (views): the output then
+    # shares the input's version counter, and the op defines unview(base, view, *args), which
+    # rebuilds the base from a changed view (used when the view is modified in place).
     is_view = False
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .tensor import Tensor
-
         tensors = []
         arrays = []
+        recording = False
         for a in args:
             if isinstance(a, Tensor):
                 tensors.append(a)
                 arrays.append(a._data)
+                recording = recording or a.requires_grad
             else:
                 arrays.append(a)
         if len(tensors) > 1:
             _check_same_device(cls, tensors)
+        recording = recording and _grad_mode.enabled
         ctx = Context()
+        # known before forward, so forward can save only what the wanted gradients need
+        if not recording:
+            ctx.needs_input_grad = (False,) * len(args)
+        elif len(tensors) == len(args):
+            ctx.needs_input_grad = tuple([t.requires_grad for t in tensors])
+        else:
+            ctx.needs_input_grad = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
         out = cls.forward(ctx, *arrays, **kwargs)
-        if not hasattr(out, "shape") or isinstance(out, (int, float)):
-            out = tensors[0]._backend.asarray(out)
-        elif type(out).__module__ == "numpy" and type(out).__name__ != "ndarray":
-            import numpy as np
-
-            out = np.asarray(out)
+        if type(out) is not np.ndarray:
+            if isinstance(out, np.generic):  # NumPy reductions return scalars: keep their dtype
+                out = np.asarray(out)
+            elif not hasattr(out, "shape"):  # a Python number
+                out = tensors[0]._backend.asarray(out)
         result = Tensor._make(out)
-        if cls.is_view and tensors:
-            result._vc = tensors[0]._vc
-        if _grad_mode.enabled and any(t.requires_grad for t in tensors):
+        if cls.is_view and tensors and _aliases(out, arrays[0]):
+            src = tensors[0]
+            result._vc = src._vc
+            result._view = (cls, src, args[1:], src._vc[0])
+        if recording and not result.dtype.is_floating_point:
+            recording = False  # integer and bool results carry no gradient (x.long(), x.argmax()), as in torch
+        if recording:
+            edges, meta = [], []
+            for t in tensors:
+                if t._view is not None and t.grad_fn is not None and t._view[3] != t._vc[0]:
+                    t._refresh_view()  # its base changed in place since the view was taken
+                edges.append(t._edge())
+                meta.append((t._data.shape, t.dtype))
             if ctx.saved:
-                checks = []
-                for s in ctx.saved:
-                    for t in tensors:
-                        if s is t._data:
-                            checks.append((t._vc, t._vc[0], f"input of shape {tuple(t.shape)}"))
-                            break
-                    else:
-                        if s is out:
-                            checks.append((result._vc, result._vc[0], "the op's output"))
-                ctx._checks = checks
-            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-            edges = tuple(t._edge() for t in tensors)
-            meta = tuple((tuple(t._data.shape), t.dtype) for t in tensors)
+                ctx._checks = _version_checks(ctx.saved, tensors, out, result)
             positions = None
             if len(tensors) != len(args):
                 positions = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
-            result.grad_fn = FunctionNode(cls, ctx, edges, meta, positions)
+            result.grad_fn = FunctionNode(cls, ctx, tuple(edges), tuple(meta), positions)
             result.requires_grad = True
         if _op_observers:
             for obs in _op_observers:
@@ -284,7 +320,30 @@ class Function:
         return result
 
 
+def _version_checks(saved, tensors, out, result):
+    """(version cell, version now, input shape or None for the output) for each saved input/output array."""
+    checks = []
+    for s in saved:
+        for t in tensors:
+            if s is t._data:
+                checks.append((t._vc, t._vc[0], t._data.shape))
+                break
+        else:
+            if s is out:
+                checks.append((result._vc, result._vc[0], None))
+    return checks
+
+
+def _aliases(out, x) -> bool:
+    """Whether a view op's output really shares memory with its input (reshape may have copied)."""
+    if type(out) is np.ndarray:
+        return type(x) is np.ndarray and np.may_share_memory(out, x)
+    return out._base is not None
+
+
 def _check_same_device(fn, tensors):
+    if type(tensors[0]._data) is np.ndarray and all(type(t._data) is np.ndarray for t in tensors):
+        return
     first = tensors[0]._backend
     for t in tensors[1:]:
         if t._backend is not first:
@@ -329,6 +388,8 @@ def run_backward(roots, grads, retain_graph=False):
     while ready:
         node = ready.pop()
         grad = buffers.pop(node, None)
+        if isinstance(grad, np.generic):
+            grad = np.asarray(grad)
         if grad is not None and node.pre_hooks:
             for hook in node.pre_hooks:
                 res = hook(_wrap(grad))

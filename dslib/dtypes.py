@@ -12,20 +12,14 @@ import numpy as np
 
 
 class dtype:  # noqa: N801 - mirrors torch.dtype
-    __slots__ = ("name", "itemsize", "kind")
+    __slots__ = ("name", "itemsize", "kind", "is_floating_point", "category")
 
     def __init__(self, name: str, itemsize: int, kind: str):
         self.name = name  # "float32"
         self.itemsize = itemsize  # bytes per element
         self.kind = kind  # "b" bool, "u" unsigned, "i" signed, "f" floating
-
-    @property
-    def is_floating_point(self) -> bool:
-        return self.kind == "f"
-
-    @property
-    def category(self) -> int:
-        return {"b": 0, "u": 1, "i": 1, "f": 2}[self.kind]
+        self.is_floating_point = kind == "f"
+        self.category = {"b": 0, "u": 1, "i": 1, "f": 2}[kind]  # promotion: bool < integer < floating
 
     def __repr__(self) -> str:
         return f"dslib.{self.name}"
@@ -83,9 +77,20 @@ def to_torch(dt: dtype):
     return getattr(torch, dt.name)
 
 
+_BY_RAW: dict = {}
+
+
+def from_raw(raw) -> dtype:
+    """The dslib dtype of a NumPy or torch dtype object, cached: this runs on every op."""
+    dt = _BY_RAW.get(raw)
+    if dt is None:
+        dt = _BY_RAW[raw] = get(str(raw))  # "float32" (NumPy) or "torch.float32"
+    return dt
+
+
 def from_array(array) -> dtype:
     """The dslib dtype of a NumPy array or torch tensor."""
-    return get(array.dtype)
+    return from_raw(array.dtype)
 
 
 def get_default_dtype() -> dtype:

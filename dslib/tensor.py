@@ -3,25 +3,28 @@
 A Tensor wraps a raw array (`_data`: np.ndarray or torch.Tensor). Ops go through `dslib.ops.api`,
 which applies a `Function` and, in grad mode, links the result into the backward graph through
 `grad_fn`. `_vc` is the version counter, shared by views, bumped by every in-place change.
+
+A view (reshape, permute, basic indexing) remembers how it was made (`_view`). An in-place op through
+a view then rebuilds its base's graph with the view op's `unview` (PyTorch's CopySlices), and a view
+whose base changed in place since it was taken rebuilds its own grad_fn before its next use.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import autograd as _autograd
 from . import dtypes
 from .autograd import AccumulateGrad, _RemovableHandle, is_grad_enabled, no_grad, run_backward
 from .backend import backend_of, get_backend
 from .device import device as Device
 from .ops import api
 
-_DTYPE_CACHE: dict = {}
-
 
 class Tensor:
     __slots__ = (
         "_data", "requires_grad", "grad", "grad_fn", "_vc", "_hooks", "_post_hooks", "_accum",
-        "_retains_grad", "__weakref__", "__dict__",
+        "_retains_grad", "_view", "__weakref__", "__dict__",
     )  # fmt: skip
     __array_priority__ = 1000  # numpy scalars defer to Tensor operators
 
@@ -43,6 +46,7 @@ class Tensor:
         self._post_hooks = None
         self._accum = None
         self._retains_grad = False
+        self._view = None  # (view Function, source tensor, its args, version when made) for views
 
     @classmethod
     def _make(cls, array):
@@ -64,11 +68,7 @@ class Tensor:
 
     @property
     def dtype(self) -> dtypes.dtype:
-        key = self._data.dtype
-        dt = _DTYPE_CACHE.get(key)
-        if dt is None:
-            dt = _DTYPE_CACHE[key] = self._backend.dtype_of(self._data)
-        return dt
+        return dtypes.from_raw(self._data.dtype)
 
     @property
     def device(self) -> Device:
@@ -142,6 +142,8 @@ class Tensor:
             if isinstance(a, Tensor):
                 device, dtype = a.device, a.dtype
             elif isinstance(a, dtypes.dtype):
+                dtype = a
+            elif isinstance(a, str) and a in dtypes._BY_NAME:  # .to("float64"): a dtype name, not a device
                 dtype = a
             elif isinstance(a, (str, Device)):
                 device = a
@@ -253,7 +255,12 @@ class Tensor:
                 raise RuntimeError(
                     f"backward(): gradient has shape {gradient.shape} but the tensor has shape {self.shape}"
                 )
-            g = gradient._data
+            if gradient._backend is not self._backend:
+                raise RuntimeError(
+                    f"backward(): gradient is on {gradient.device} but the tensor is on {self.device}; "
+                    f"pass gradient.to('{self.device}')"
+                )
+            g = gradient._backend.astype(gradient._data, self.dtype)
         with no_grad():
             run_backward([self], [g], retain_graph=retain_graph)
 
@@ -289,66 +296,102 @@ class Tensor:
             if t is not None:
                 t.grad = grad.clone().detach() if t.grad is None else t.grad + grad
 
+        keep.retains_grad = True
         self.grad_fn.register_prehook(keep)
         self._retains_grad = True
 
     # ----- in-place ops -----
-    def _inplace(self, fn, *args):
+    def _inplace(self, fn, *args, op="in-place op"):
         """Apply `fn(self_or_clone, *args)` and write the result into self's memory."""
         recording = is_grad_enabled() and (
             self.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args)
         )
         if recording and self.is_leaf and self.requires_grad:
             raise RuntimeError(
-                "a leaf Tensor that requires grad is being used in an in-place operation; do it under "
+                f"{op}: a leaf Tensor that requires grad is being used in an in-place operation; do it under "
                 "dslib.no_grad() (e.g. for initialization) or use an out-of-place op"
             )
+        if recording and self._view is not None:
+            root = self
+            while root._view is not None:
+                root = root._view[1]
+            if root.is_leaf and root.requires_grad:
+                raise RuntimeError(
+                    f"{op}: a view of a leaf tensor that requires grad (shape {root.shape}) is being used in an "
+                    "in-place operation; do it under dslib.no_grad() or use an out-of-place op"
+                )
         src = api.clone(self) if recording else self
         result = fn(src, *args)
         if result.dtype is not self.dtype:
             if result.dtype.category > self.dtype.category:
                 raise RuntimeError(
-                    f"in-place op: result type {result.dtype} can't be cast to the tensor's dtype {self.dtype}"
+                    f"{op}: result type {result.dtype} can't be cast to the tensor's dtype {self.dtype} in "
+                    f"place; use the out-of-place op or convert the tensor first (.to({result.dtype}))"
                 )
             result = result.to(self.dtype)
         if tuple(result.shape) != self.shape:
             raise RuntimeError(
-                f"in-place op: output shape {result.shape} doesn't match the tensor's shape {self.shape}"
+                f"{op}: output shape {result.shape} doesn't match the tensor's shape {self.shape}; an in-place "
+                "op cannot change the shape (broadcasting goes from the argument to the tensor only)"
             )
-        self._backend.setitem(self._data, Ellipsis, result._data)
+        try:
+            self._backend.setitem(self._data, Ellipsis, result._data)
+        except ValueError as err:  # NumPy: a broadcast (expanded) view is read-only
+            raise RuntimeError(
+                f"{op}: cannot write into this tensor of shape {self.shape} ({err}); it is probably an expanded "
+                "view where several elements share one memory location: .clone() it before changing it"
+            ) from None
         self._vc[0] += 1
-        if recording:
+        if recording and result.grad_fn is not None:  # (an integer result records nothing)
             self.grad_fn = result.grad_fn
             self.requires_grad = True
+            self._rebase_views()
         return self
 
+    def _rebase_views(self):
+        """After an in-place op on a view, make each base's graph see the new values (torch's CopySlices)."""
+        child = self
+        while child._view is not None:
+            cls, base, args, _ = child._view
+            child._view = (cls, base, args, child._vc[0])
+            new_base = cls.unview(base, child, *args)
+            base.grad_fn, base.requires_grad = new_base.grad_fn, True
+            child = base
+
+    def _refresh_view(self):
+        """Rebuild a view's grad_fn after its base changed in place, so the gradient sees the new values."""
+        cls, base, args, _ = self._view
+        fresh = cls.apply(base, *args)
+        self.grad_fn, self.requires_grad = fresh.grad_fn, fresh.requires_grad
+        self._view = (cls, base, args, self._vc[0])
+
     def add_(self, other, alpha=1):
-        return self._inplace(lambda s, o: api.add(s, o, alpha=alpha), other)
+        return self._inplace(lambda s, o: api.add(s, o, alpha=alpha), other, op="add_")
 
     def sub_(self, other, alpha=1):
-        return self._inplace(lambda s, o: api.sub(s, o, alpha=alpha), other)
+        return self._inplace(lambda s, o: api.sub(s, o, alpha=alpha), other, op="sub_")
 
     def mul_(self, other):
-        return self._inplace(api.mul, other)
+        return self._inplace(api.mul, other, op="mul_")
 
     def div_(self, other):
-        return self._inplace(api.div, other)
+        return self._inplace(api.div, other, op="div_")
 
     def pow_(self, other):
-        return self._inplace(api.pow, other)
+        return self._inplace(api.pow, other, op="pow_")
 
     def clamp_(self, min=None, max=None):  # noqa: A002
-        return self._inplace(lambda s: api.clamp(s, min, max))
+        return self._inplace(lambda s: api.clamp(s, min, max), op="clamp_")
 
     def relu_(self):
-        return self._inplace(api.relu)
+        return self._inplace(api.relu, op="relu_")
 
     def copy_(self, src):
         if not isinstance(src, Tensor):
             src = Tensor._make(self._backend.asarray(src, self.dtype))
         if src._backend is not self._backend:
             src = src.to(self.device)
-        return self._inplace(lambda s, o: api.add(api.mul(s, 0), o.to(s.dtype)).expand(s.shape), src)
+        return self._inplace(lambda s, o: api.add(api.mul(s, 0), o.to(s.dtype)).expand(s.shape), src, op="copy_")
 
     def fill_(self, value):
         with no_grad():
@@ -360,7 +403,7 @@ class Tensor:
         return self.fill_(0)
 
     def masked_fill_(self, mask, value):
-        return self._inplace(lambda s: api.masked_fill(s, mask, value))
+        return self._inplace(lambda s: api.masked_fill(s, mask, value), op="masked_fill_")
 
     def normal_(self, mean=0.0, std=1.0, generator=None):
         from .random import default_generator
@@ -401,7 +444,7 @@ class Tensor:
 
         if not isinstance(value, Tensor):
             value = Tensor._make(self._backend.full((), value, self.dtype))
-        self._inplace(lambda s, v: IndexPut.apply(s, idx, v.to(s.dtype)), value)
+        self._inplace(lambda s, v: IndexPut.apply(s, idx, v.to(s.dtype)), value, op="__setitem__")
 
     def __iadd__(self, other):
         return self.add_(other)
@@ -445,6 +488,18 @@ class Tensor:
 
     def __rpow__(self, other):
         return api.pow(other, self)
+
+    def __floordiv__(self, other):
+        return api.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return api.floor_divide(other, self)
+
+    def __mod__(self, other):
+        return api.remainder(self, other)
+
+    def __rmod__(self, other):
+        return api.remainder(other, self)
 
     def __neg__(self):
         return api.neg(self)
@@ -566,6 +621,8 @@ class Tensor:
     sub = api.sub
     mul = api.mul
     div = api.div
+    floor_divide = api.floor_divide
+    remainder = api.remainder
     pow = api.pow
     matmul = api.matmul
     maximum = api.maximum
@@ -655,3 +712,8 @@ class Tensor:
 
     def where(self, condition, other):
         return api.where(condition, self, other)
+
+
+# autograd and the ops need the class but are imported by this module: bind it now that it exists
+_autograd.Tensor = Tensor
+api.Tensor = Tensor

@@ -32,8 +32,12 @@ def get_backend(dev) -> object:
 
 def backend_of(array) -> object:
     """The backend that owns a raw array (np.ndarray or torch.Tensor)."""
-    if type(array) is np.ndarray:
+    if type(array) is np.ndarray or isinstance(array, np.generic):  # NumPy ops on 0-d arrays give scalars
         return NUMPY
+    if not array.is_cuda:  # fast path: reading .device builds a torch.device object on every call
+        backend = _torch_backends.get("torch")
+        if backend is not None:
+            return backend
     dev = array.device
     key = "torch" if dev.type == "cpu" else f"cuda:{dev.index or 0}"
     backend = _torch_backends.get(key)

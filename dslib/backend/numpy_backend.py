@@ -28,7 +28,7 @@ class NumpyBackend:
         if dtype is not None:
             return np.array(data, dtype=_np_dtype(dtype), copy=None)
         arr = np.asarray(data)
-        if arr.dtype == np.float64 and not isinstance(data, np.ndarray):
+        if arr.dtype == np.float64 and not isinstance(data, (np.ndarray, np.generic)):
             arr = arr.astype(_np_dtype(dtypes.get_default_dtype()))  # Python floats -> default dtype
         return arr
 
@@ -57,7 +57,7 @@ class NumpyBackend:
         return np.eye(n, m, dtype=_np_dtype(dtype))
 
     def dtype_of(self, a):
-        return dtypes.get(a.dtype.name)
+        return dtypes.from_raw(a.dtype)  # cached: np.dtype.name costs microseconds
 
     def astype(self, a, dtype):
         nd = _np_dtype(dtype)

@@ -45,10 +45,10 @@ class TorchBackend:
         if dtype is not None and dtypes.get(dtype) is dtypes.bfloat16:
             return torch.as_tensor(NUMPY.asarray(data, dtypes.float32), device=self.tdevice).to(torch.bfloat16)
         arr = NUMPY.asarray(data, dtype)
-        return torch.from_numpy(np.ascontiguousarray(arr)).to(self.tdevice)
+        return torch.from_numpy(np.asarray(arr, order="C")).to(self.tdevice)
 
     def from_numpy(self, arr):
-        return torch.from_numpy(np.ascontiguousarray(arr)).to(self.tdevice)
+        return torch.from_numpy(np.asarray(arr, order="C")).to(self.tdevice)
 
     def to_numpy(self, a):
         a = a.detach()
@@ -75,7 +75,7 @@ class TorchBackend:
         return torch.eye(n, m, dtype=self._tdt(dtype), device=self.tdevice)
 
     def dtype_of(self, a):
-        return dtypes.get(str(a.dtype))
+        return dtypes.from_raw(a.dtype)
 
     def astype(self, a, dtype):
         td = self._tdt(dtype)

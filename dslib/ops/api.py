@@ -14,35 +14,41 @@ from . import indexing as I  # noqa: E741
 from . import linalg as L
 from . import reduction as R
 from . import shape as S
-from .reduction import norm_dims
+from .reduction import norm_dims, reduce_dims
+
+Tensor = None  # dslib.tensor.Tensor, bound by dslib/tensor.py once the class exists (import cycle)
 
 
 def _T():  # noqa: N802
-    from ..tensor import Tensor
-
     return Tensor
 
 
 def _broadcast_shape(op, a, b):
-    sa, sb = tuple(a.shape), tuple(b.shape)
-    try:
-        return np.broadcast_shapes(sa, sb)
-    except ValueError:
-        raise RuntimeError(
-            f"{op}: shapes {sa} and {sb} cannot be broadcast together (sizes must match or be 1 in "
-            "each trailing dimension); reshape or unsqueeze one operand"
-        ) from None
+    """Check that a's and b's shapes broadcast (a plain loop: np.broadcast_shapes is slow per op)."""
+    sa, sb = a._data.shape, b._data.shape
+    for x, y in zip(reversed(sa), reversed(sb)):
+        if x != y and x != 1 and y != 1:
+            raise RuntimeError(
+                f"{op}: shapes {tuple(sa)} and {tuple(sb)} cannot be broadcast together (sizes must match or be 1 "
+                "in each trailing dimension); reshape or unsqueeze one operand"
+            )
+
+
+_NUMBER = (int, float, bool, np.number)
 
 
 def _binary(fn, op, a, b, floating=False):
-    Tensor = _T()
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if ta and tb:
+        if a._data.shape != b._data.shape:
+            _broadcast_shape(op, a, b)
+    elif not ta and not tb:
         raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}")
-    for x in (a, b):
-        if not isinstance(x, (Tensor, int, float, bool, np.number)):
-            raise TypeError(f"{op}: unsupported operand of type {type(x).__name__}; use a Tensor or a number")
-    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.shape != b.shape:
-        _broadcast_shape(op, a, b)
+    elif not isinstance(b if ta else a, _NUMBER):
+        x = b if ta else a
+        raise TypeError(f"{op}: unsupported operand of type {type(x).__name__}; use a Tensor or a number")
+    if isinstance(b if ta else a, np.generic):  # NumPy scalars act as Python numbers, as in torch
+        a, b = (a, b.item()) if ta else (a.item(), b)
     a, b = E.promote(a, b, floating)
     return fn.apply(a, b)
 
@@ -87,6 +93,16 @@ def pow(a, b):  # noqa: A001
 
 def neg(x):
     return E.Neg.apply(x)
+
+
+def floor_divide(a, b):
+    """a // b rounded toward -inf (torch.floor_divide); it has no gradient, as in torch."""
+    return _binary(E.FloorDivide, "floor_divide", a, b)
+
+
+def remainder(a, b):
+    """a % b with the sign of b (Python's and torch.remainder's convention)."""
+    return _binary(E.Remainder, "remainder", a, b)
 
 
 def _float_unary(fn):
@@ -140,6 +156,9 @@ def clamp(x, min=None, max=None):  # noqa: A002
         if max is not None:
             out = minimum(out, max)
         return out
+    dt = dtypes.result_type(x, *(v for v in (min, max) if v is not None))
+    if dt is not x.dtype:  # an int tensor clamped to float bounds becomes float, as torch
+        x = x.to(dt)
     return E.Clamp.apply(x, min, max)
 
 
@@ -164,19 +183,28 @@ def where(condition, input, other):  # noqa: A002
     Tensor = _T()
     if not isinstance(condition, Tensor) or condition.dtype is not dtypes.bool_:
         raise TypeError("where: condition must be a bool Tensor (e.g. x > 0)")
-    if isinstance(input, Tensor) or isinstance(other, Tensor):
-        input, other = E.promote(input, other)  # noqa: A001
+    dt = dtypes.result_type(input, other)
+    b = condition._backend
+    # numbers become 0-d tensors of the result dtype (torch.where(c, 0, int32_tensor) stays int32)
     if not isinstance(input, Tensor):
-        input = condition._backend.asarray(input, dtypes.get_default_dtype())  # noqa: A001
-        input = Tensor._make(input)  # noqa: A001
+        input = Tensor._make(b.full((), input, dt))  # noqa: A001
+    if not isinstance(other, Tensor):
+        other = Tensor._make(b.full((), other, dt))
+    input, other = E.promote(input, other)  # noqa: A001
     return E.Where.apply(condition, input, other)
 
 
 def _compare(opname, fn):
     def op(a, b):
         Tensor = _T()
-        if isinstance(a, Tensor) and isinstance(b, Tensor) and a.shape != b.shape:
-            _broadcast_shape(opname, a, b)
+        if isinstance(a, Tensor) and isinstance(b, Tensor):
+            if a.shape != b.shape:
+                _broadcast_shape(opname, a, b)
+            if a._backend is not b._backend:
+                raise RuntimeError(
+                    f"{opname}: expected both tensors on the same device, but got {a.device} and {b.device}. "
+                    "Move them with .to(device) first."
+                )
         a, b = E.promote(a, b)
         ra = a._data if isinstance(a, Tensor) else a
         rb = b._data if isinstance(b, Tensor) else b
@@ -203,7 +231,7 @@ def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001
     dt = dtype or _sum_dtype(x)
     if dt is not None and dtypes.get(dt) is not x.dtype:
         x = x.to(dt)
-    return R.Sum.apply(x, norm_dims(dim, x.ndim), keepdim)
+    return R.Sum.apply(x, reduce_dims(dim, x.ndim, "sum"), keepdim)
 
 
 def mean(x, dim=None, keepdim=False, dtype=None):
@@ -211,17 +239,17 @@ def mean(x, dim=None, keepdim=False, dtype=None):
         x = x.to(dtype)
     if not x.dtype.is_floating_point:
         raise TypeError(f"mean: input dtype {x.dtype} is not floating point; pass dtype=dslib.float32 or cast first")
-    return R.Mean.apply(x, norm_dims(dim, x.ndim), keepdim)
+    return R.Mean.apply(x, reduce_dims(dim, x.ndim, "mean"), keepdim)
 
 
 def amax(x, dim=None, keepdim=False):
     _nonempty("amax", x)
-    return R.AMax.apply(x, norm_dims(dim, x.ndim), keepdim, True)
+    return R.AMax.apply(x, reduce_dims(dim, x.ndim, "amax"), keepdim, True)
 
 
 def amin(x, dim=None, keepdim=False):
     _nonempty("amin", x)
-    return R.AMax.apply(x, norm_dims(dim, x.ndim), keepdim, False)
+    return R.AMax.apply(x, reduce_dims(dim, x.ndim, "amin"), keepdim, False)
 
 
 def _nonempty(op, x):
@@ -244,11 +272,13 @@ class _MinMax(tuple):
 def _max_or_min(x, dim, keepdim, largest, name):
     _nonempty(name, x)
     if dim is None:
-        return R.AMax.apply(x, norm_dims(None, x.ndim), False, largest)
+        return R.AMax.apply(x, norm_dims(None, x.ndim, name), False, largest)
     Tensor = _T()
     if isinstance(dim, Tensor):  # torch.max(a, b) form
         return maximum(x, dim) if largest else minimum(x, dim)
-    (d,) = norm_dims(dim, x.ndim)
+    (d,) = norm_dims(dim, x.ndim, name)
+    if x.ndim == 0:  # torch allows dim=0 on a 0-d tensor: the value itself, index 0
+        return _MinMax((clone(x), _T()._make(x._backend.zeros((), dtypes.int64))))
     values = R.MaxDim.apply(x, d, keepdim, largest)
     idx = (argmax if largest else argmin)(x, d, keepdim)
     return _MinMax((values, idx))
@@ -266,8 +296,11 @@ def argmax(x, dim=None, keepdim=False):
     _nonempty("argmax", x)
     b = x._backend
     if dim is None:
-        return _T()._make(b.astype(b.argmax(b.reshape(x._data, (-1,))), dtypes.int64))
-    (d,) = norm_dims(dim, x.ndim)
+        flat = b.astype(b.argmax(b.reshape(x._data, (-1,))), dtypes.int64)
+        return _T()._make(b.reshape(flat, (1,) * x.ndim) if keepdim else flat)
+    (d,) = norm_dims(dim, x.ndim, "argmax")
+    if x.ndim == 0:
+        return _T()._make(b.zeros((), dtypes.int64))
     return _T()._make(b.astype(b.argmax(x._data, d, keepdim), dtypes.int64))
 
 
@@ -275,22 +308,29 @@ def argmin(x, dim=None, keepdim=False):
     _nonempty("argmin", x)
     b = x._backend
     if dim is None:
-        return _T()._make(b.astype(b.argmin(b.reshape(x._data, (-1,))), dtypes.int64))
-    (d,) = norm_dims(dim, x.ndim)
+        flat = b.astype(b.argmin(b.reshape(x._data, (-1,))), dtypes.int64)
+        return _T()._make(b.reshape(flat, (1,) * x.ndim) if keepdim else flat)
+    (d,) = norm_dims(dim, x.ndim, "argmin")
+    if x.ndim == 0:
+        return _T()._make(b.zeros((), dtypes.int64))
     return _T()._make(b.astype(b.argmin(x._data, d, keepdim), dtypes.int64))
 
 
 def var(x, dim=None, *, correction=1, keepdim=False, unbiased=None):
     if unbiased is not None:
         correction = int(unbiased)
-    return R.Var.apply(x, norm_dims(dim, x.ndim), correction, keepdim)
+    return R.Var.apply(x, reduce_dims(dim, x.ndim, "var"), correction, keepdim)
 
 
 def std(x, dim=None, *, correction=1, keepdim=False, unbiased=None):
-    return sqrt(var(x, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
+    if unbiased is not None:
+        correction = int(unbiased)
+    return R.Var.apply(x, reduce_dims(dim, x.ndim, "std"), correction, keepdim, True)
 
 
 def logsumexp(x, dim, keepdim=False):
+    if x.numel() == 0:  # an empty sum is 0: log gives -inf, as torch
+        return log(sum(exp(x), dim, keepdim))
     m = amax(x, dim, keepdim=True).detach()
     m = where(m.isfinite(), m, zeros_like_data(m))
     out = log(sum(exp(x - m), dim, keepdim=True)) + m
@@ -313,12 +353,12 @@ def norm(x, p=2, dim=None, keepdim=False):
 
 def all(x, dim=None, keepdim=False):  # noqa: A001
     b = x._backend
-    return _T()._make(b.all(x._data != 0, None if dim is None else norm_dims(dim, x.ndim), keepdim))
+    return _T()._make(b.all(x._data != 0, None if dim is None else norm_dims(dim, x.ndim, "all"), keepdim))
 
 
 def any(x, dim=None, keepdim=False):  # noqa: A001
     b = x._backend
-    return _T()._make(b.any(x._data != 0, None if dim is None else norm_dims(dim, x.ndim), keepdim))
+    return _T()._make(b.any(x._data != 0, None if dim is None else norm_dims(dim, x.ndim, "any"), keepdim))
 
 
 # ----- linear algebra -----
@@ -359,6 +399,20 @@ def matmul(a, b):
 def einsum(equation, *operands):
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
+    equation = equation.replace(" ", "")
+    if "->" not in equation and "." not in equation:  # implicit output: letters seen once, sorted
+        letters = equation.replace(",", "")
+        equation += "->" + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    terms = equation.split("->")[0].split(",")
+    if len(terms) != len(operands):
+        raise ValueError(f"einsum: {equation!r} has {len(terms)} operand terms but {len(operands)} tensors were given")
+    for term, t in zip(terms, operands):
+        if "." not in term and len(term) != t.ndim:
+            raise RuntimeError(
+                f"einsum: term {term!r} has {len(term)} letters but its operand has shape {tuple(t.shape)}"
+            )
+    dt = dtypes.result_type(*operands)
+    operands = [t if t.dtype is dt else t.to(dt) for t in operands]
     return L.Einsum.apply(equation, *operands)
 
 
@@ -383,15 +437,15 @@ def _resolve_shape(x, shape, op):
     return shape
 
 
-def reshape(x, *shape):
-    shape = _resolve_shape(x, shape, "reshape")
+def reshape(x, *shape, op="reshape"):
+    shape = _resolve_shape(x, shape, op)
     if shape == tuple(x.shape):
         return x if not is_grad_enabled() or not x.requires_grad else S.Reshape.apply(x, shape)
     return S.Reshape.apply(x, shape)
 
 
 def view(x, *shape):
-    return reshape(x, *shape)
+    return reshape(x, *shape, op="view")
 
 
 def flatten(x, start_dim=0, end_dim=-1):
@@ -410,14 +464,15 @@ def unflatten(x, dim, sizes):
 def permute(x, *dims):
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
-    if len(dims) != x.ndim or sorted(d % builtins.max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
+    ok = len(dims) == x.ndim and builtins.all(-x.ndim <= d < x.ndim for d in dims)
+    if not ok or sorted(d % x.ndim for d in dims) != list(range(x.ndim)):
         raise RuntimeError(f"permute: dims {dims} are not a permutation of the {x.ndim} dims of shape {tuple(x.shape)}")
     return S.Permute.apply(x, tuple(d % x.ndim for d in dims))
 
 
 def transpose(x, dim0, dim1):
     axes = list(range(x.ndim))
-    d0, d1 = norm_dims(dim0, x.ndim)[0], norm_dims(dim1, x.ndim)[0]
+    d0, d1 = norm_dims(dim0, x.ndim, "transpose")[0], norm_dims(dim1, x.ndim, "transpose")[0]
     axes[d0], axes[d1] = axes[d1], axes[d0]
     return S.Permute.apply(x, tuple(axes))
 
@@ -426,7 +481,7 @@ def squeeze(x, dim=None):
     if dim is None:
         shape = tuple(s for s in x.shape if s != 1)
     else:
-        dims = norm_dims(dim, x.ndim)
+        dims = norm_dims(dim, x.ndim, "squeeze")
         shape = tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1))
     return S.Reshape.apply(x, shape)
 
@@ -468,7 +523,9 @@ def cat(tensors, dim=0):
     if not tensors:
         raise ValueError("cat: expected a non-empty list of tensors")
     ref = tensors[0]
-    d = norm_dims(dim, ref.ndim)[0]
+    if builtins.any(t.ndim == 0 for t in tensors):
+        raise RuntimeError("cat: zero-dimensional tensors cannot be concatenated; use stack, or unsqueeze them first")
+    d = norm_dims(dim, ref.ndim, "cat")[0]
     for t in tensors[1:]:
         if t.ndim != ref.ndim or builtins.any(t.shape[i] != ref.shape[i] for i in range(ref.ndim) if i != d):
             raise RuntimeError(
@@ -491,14 +548,19 @@ def stack(tensors, dim=0):
             raise RuntimeError(
                 f"stack: all tensors must have the same shape, got {tuple(tensors[0].shape)} and {tuple(t.shape)}"
             )
-    d = dim % (tensors[0].ndim + 1)
+    n = tensors[0].ndim + 1
+    if not -n <= dim < n:
+        raise IndexError(f"stack: dim {dim} is out of range for stacking tensors of shape {tuple(tensors[0].shape)}")
+    d = dim % n
     return cat([unsqueeze(t, d) for t in tensors], d)
 
 
 def split(x, split_size_or_sections, dim=0):
-    d = norm_dims(dim, x.ndim)[0]
+    d = norm_dims(dim, x.ndim, "split")[0]
     n = x.shape[d]
     if isinstance(split_size_or_sections, int):
+        if split_size_or_sections <= 0:
+            raise RuntimeError(f"split: split_size must be a positive int, got {split_size_or_sections}")
         sizes = [split_size_or_sections] * (n // split_size_or_sections)
         if n % split_size_or_sections:
             sizes.append(n % split_size_or_sections)
@@ -515,13 +577,15 @@ def split(x, split_size_or_sections, dim=0):
 
 
 def chunk(x, chunks, dim=0):
-    n = x.shape[norm_dims(dim, x.ndim)[0]]
+    n = x.shape[norm_dims(dim, x.ndim, "chunk")[0]]
+    if chunks <= 0:
+        raise RuntimeError(f"chunk: chunks must be a positive int, got {chunks}")
     size = -(-n // chunks)
     return split(x, size, dim)
 
 
 def unbind(x, dim=0):
-    d = norm_dims(dim, x.ndim)[0]
+    d = norm_dims(dim, x.ndim, "unbind")[0]
     return tuple(x[(slice(None),) * d + (i,)] for i in range(x.shape[d]))
 
 
@@ -548,13 +612,18 @@ def repeat(x, *reps):
 
 
 def roll(x, shifts, dims=None):
+    shifts = tuple(int(s) for s in shifts) if isinstance(shifts, (list, tuple)) else int(shifts)
+    if isinstance(dims, (list, tuple)):
+        dims = tuple(norm_dims(d, x.ndim, "roll")[0] for d in dims)
+    if isinstance(shifts, tuple) != isinstance(dims, tuple) or (isinstance(dims, tuple) and len(dims) != len(shifts)):
+        raise RuntimeError(f"roll: shifts {shifts} and dims {dims} must be both ints or sequences of equal length")
     if dims is None:
         return reshape(S.Roll.apply(reshape(x, -1), shifts, 0), tuple(x.shape))
     return S.Roll.apply(x, shifts, dims)
 
 
 def flip(x, dims):
-    return S.Flip.apply(x, tuple(norm_dims(dims, x.ndim)))
+    return S.Flip.apply(x, tuple(norm_dims(dims, x.ndim, "flip")))
 
 
 def tril(x, diagonal=0):
@@ -586,6 +655,10 @@ def normalize_index(x, index):
             out.append(b.index_array(arr))
         elif isinstance(item, (np.integer,)):
             out.append(int(item))
+        elif isinstance(item, slice) and item.step is not None and item.step <= 0:
+            raise ValueError(
+                f"index {index!r}: slice steps must be positive (as in PyTorch); use .flip(dim) to reverse"
+            )
         elif item is None or item is Ellipsis or isinstance(item, (int, slice)):
             out.append(item)
         else:
@@ -602,25 +675,45 @@ def getitem(x, index):
             return I.BasicGetItem.apply(x, idx)
         return I.GetItem.apply(x, idx)
     except IndexError as err:
-        raise IndexError(f"index {index!r} is out of range for a tensor of shape {tuple(x.shape)}: {err}") from None
+        raise IndexError(f"index {index!r} does not fit a tensor of shape {tuple(x.shape)}: {err}") from None
+
+
+def _index_data(op, x, index):
+    """The raw int64 array of an index tensor, checked to be integer and on x's device."""
+    Tensor = _T()
+    if not isinstance(index, Tensor) or index.dtype.kind not in "iu":
+        what = index.dtype if isinstance(index, Tensor) else type(index).__name__
+        raise TypeError(f"{op}: index must be an integer Tensor (dslib.int64), got {what}")
+    if index._backend is not x._backend:
+        raise RuntimeError(
+            f"{op}: index is on {index.device} but the input is on {x.device}; move it with index.to(x.device)"
+        )
+    return index._backend.astype(index._data, dtypes.int64)
 
 
 def gather(x, dim, index):
-    d = norm_dims(dim, x.ndim)[0]
+    d = norm_dims(dim, x.ndim, "gather")[0]
+    data = _index_data("gather", x, index)
     if index.ndim != x.ndim:
         raise RuntimeError(f"gather: index must have as many dims as input ({x.ndim}), got shape {tuple(index.shape)}")
-    return I.Gather.apply(x, d, index._data)
+    return I.Gather.apply(x, d, data)
 
 
 def scatter_add(x, dim, index, src):
-    d = norm_dims(dim, x.ndim)[0]
+    d = norm_dims(dim, x.ndim, "scatter_add")[0]
+    data = _index_data("scatter_add", x, index)
+    if index.ndim != x.ndim or tuple(index.shape) != tuple(src.shape):
+        raise RuntimeError(
+            f"scatter_add: index {tuple(index.shape)} and src {tuple(src.shape)} must have the same shape, with as "
+            f"many dims as the input {tuple(x.shape)}"
+        )
     x, src = E.promote(x, src)
-    return I.ScatterAdd.apply(x, d, index._data, src)
+    return I.ScatterAdd.apply(x, d, data, src)
 
 
 def index_select(x, dim, index):
-    d = norm_dims(dim, x.ndim)[0]
-    return I.IndexSelect.apply(x, d, index._data)
+    d = norm_dims(dim, x.ndim, "index_select")[0]
+    return I.IndexSelect.apply(x, d, _index_data("index_select", x, index))
 
 
 def masked_fill(x, mask, value):

@@ -11,6 +11,7 @@ import math
 from .. import dtypes
 from ..autograd import Function
 from ..backend import backend_of
+from . import api as _tensor  # holds the Tensor class (bound by dslib/tensor.py)
 
 
 def _b(x):
@@ -50,7 +51,8 @@ class RSub(Function):  # scalar - tensor
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)  # x * 3 saves nothing of x
         return a * b
 
     @staticmethod
@@ -88,6 +90,31 @@ class RDiv(Function):  # scalar / tensor
         return -grad * out / a, None
 
 
+class FloorDivide(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a // b
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("floor_divide has no gradient (as in torch); detach() its inputs or use div")
+
+
+class Remainder(Function):
+    """a - floor(a / b) * b: d/da = 1, d/db = -floor(a / b)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a % b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (grad if need_a else None), (-grad * ((a - a % b) / b) if need_b else None)
+
+
 class Neg(Function):
     @staticmethod
     def forward(ctx, a):
@@ -113,7 +140,11 @@ class Pow(Function):
         need_a, need_b = ctx.needs_input_grad
         ga = gb = None
         if need_a:
-            ga = grad * b * (a ** (b - 1)) if not isinstance(b, (int, float)) or b != 0 else grad * 0
+            if isinstance(b, (int, float)):
+                ga = grad * b * (a ** (b - 1)) if b != 0 else grad * 0
+            else:  # where b == 0, a ** b is constant 1: gradient 0 even at a == 0 (as torch), not 0 * inf
+                safe_b = _b(b).where(b == 0, 1, b)
+                ga = grad * b * (a ** (safe_b - 1))
         if need_b:
             bk = _b(out)
             log_a = bk.log(bk.where(a > 0, a, 1) if hasattr(a, "shape") else bk.full((), a, bk.dtype_of(out)))
@@ -310,11 +341,12 @@ class ToDevice(Function):
 
 def promote(a, b, floating=False):
     """Cast Tensor operands to their common PyTorch result dtype (Python numbers pass through)."""
-    from ..tensor import Tensor
-
+    Tensor = _tensor.Tensor
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if ta and tb and a.dtype is b.dtype and (not floating or a.dtype.is_floating_point):
         return a, b
+    if ta and not tb and type(b) in (int, float) and a.dtype.is_floating_point:
+        return a, b  # the common float tensor (op) Python number: the tensor's dtype wins
     dt = dtypes.result_type(a, b)
     if floating and not dt.is_floating_point:
         dt = dtypes.get_default_dtype()

@@ -7,6 +7,8 @@ indices (`index_add`), so `x[[0, 0]]` sends both gradients to row 0.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd import Function
 from ..backend import backend_of
 
@@ -37,6 +39,16 @@ class BasicGetItem(GetItem):
     """x[slices/ints]: a view of x, sharing its version counter."""
 
     is_view = True
+
+    @staticmethod
+    def forward(ctx, x, index):
+        if type(x) is np.ndarray and Ellipsis not in index:
+            index = index + (Ellipsis,)  # so x[0] is a 0-d view, never a copied NumPy scalar
+        return GetItem.forward(ctx, x, index)
+
+    @staticmethod
+    def unview(base, view, index):
+        return IndexPut.apply(base, index, view)
 
 
 class IndexPut(Function):

@@ -10,17 +10,29 @@ from ..autograd import Function
 from ..backend import backend_of
 
 
-def norm_dims(dim, ndim):
-    """dim (None, int or sequence) -> sorted tuple of non-negative axes, with a clear error."""
+def norm_dims(dim, ndim, op=""):
+    """dim (None, int or sequence) -> sorted tuple of non-negative axes, with a clear error naming `op`."""
     if dim is None:
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     out = []
     for d in dims:
         if not -max(ndim, 1) <= d < max(ndim, 1):
-            raise IndexError(f"dim {d} is out of range for a tensor with {ndim} dimension(s)")
+            n = max(ndim, 1)
+            raise IndexError(
+                f"{op + ': ' if op else ''}dim {d} is out of range for a tensor with {ndim} dimension(s); "
+                f"use a dim in [{-n}, {n - 1}]"
+            )
         out.append(d % max(ndim, 1))
     return tuple(sorted(set(out)))
+
+
+def reduce_dims(dim, ndim, op=""):
+    """norm_dims for reductions, where dim=() or [] means every dim (as in torch)."""
+    if dim is not None and not isinstance(dim, int) and len(dim) == 0:
+        dim = None
+    dims = norm_dims(dim, ndim, op)
+    return () if ndim == 0 else dims  # a 0-d tensor has nothing to reduce (dim=0 / -1 are allowed)
 
 
 class Sum(Function):
@@ -28,7 +40,7 @@ class Sum(Function):
     def forward(ctx, x, dims, keepdim=False):
         ctx.dims, ctx.keepdim = dims, keepdim
         if x.ndim == 0:
-            return x
+            return backend_of(x).copy(x)  # never alias the input
         return backend_of(x).sum(x, axis=dims, keepdims=keepdim)
 
     @staticmethod
@@ -53,7 +65,7 @@ class Mean(Function):
     def forward(ctx, x, dims, keepdim=False):
         ctx.dims, ctx.keepdim = dims, keepdim
         if x.ndim == 0:
-            return x
+            return backend_of(x).copy(x)
         n = 1
         for d in dims:
             n *= x.shape[d]
@@ -109,10 +121,11 @@ class MaxDim(Function):
 
 
 class Var(Function):
-    """Variance with Bessel-style `correction` (0 = population, 1 = sample), as torch.var."""
+    """Variance with Bessel-style `correction` (0 = population, 1 = sample), as torch.var; with
+    sqrt=True the standard deviation, whose gradient is 0 (not nan) where it is 0, as torch.std."""
 
     @staticmethod
-    def forward(ctx, x, dims, correction=1, keepdim=False):
+    def forward(ctx, x, dims, correction=1, keepdim=False, sqrt=False):
         b = backend_of(x)
         n = 1
         for d in dims:
@@ -125,12 +138,21 @@ class Var(Function):
             if denom
             else (b.sum(centered * centered, axis=dims, keepdims=keepdim) * float("nan"))
         )
-        ctx.save_for_backward(centered)
-        ctx.dims, ctx.keepdim, ctx.denom = dims, keepdim, denom
+        ctx.dims, ctx.keepdim, ctx.denom, ctx.sqrt = dims, keepdim, denom, sqrt
+        if sqrt:
+            out = b.sqrt(out)
+            ctx.save_for_backward(centered, out)
+        else:
+            ctx.save_for_backward(centered)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        (centered,) = ctx.saved_tensors
+        centered = ctx.saved_tensors[0]
+        if ctx.sqrt:  # d sqrt(v) = dv / (2 sqrt(v)), set to 0 where sqrt(v) == 0
+            std = ctx.saved_tensors[1]
+            b = backend_of(std)
+            grad = b.where(std == 0, 0, grad / b.where(std == 0, 1, 2 * std))
         g = _expand_back(grad, ctx.dims, ctx.keepdim)
-        return g * 2 * centered / ctx.denom if ctx.denom else g * centered * float("nan"), None, None, None
+        gx = g * 2 * centered / ctx.denom if ctx.denom else g * centered * float("nan")
+        return gx, None, None, None, None

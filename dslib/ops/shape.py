@@ -22,6 +22,11 @@ class Reshape(Function):
     def backward(ctx, grad):
         return backend_of(grad).reshape(grad, ctx.in_shape), None
 
+    @staticmethod
+    def unview(base, view, shape):
+        """The base tensor rebuilt from a (changed) view: the inverse view op."""
+        return Reshape.apply(view, tuple(base.shape))
+
 
 class Permute(Function):
     is_view = True
@@ -38,6 +43,13 @@ class Permute(Function):
             inverse[a] = i
         return backend_of(grad).transpose(grad, tuple(inverse)), None
 
+    @staticmethod
+    def unview(base, view, axes):
+        inverse = [0] * len(axes)
+        for i, a in enumerate(axes):
+            inverse[a] = i
+        return Permute.apply(view, tuple(inverse))
+
 
 class Expand(Function):
     """broadcast_to; the engine sums the gradient back over the expanded axes."""
@@ -51,6 +63,13 @@ class Expand(Function):
     @staticmethod
     def backward(ctx, grad):
         return grad, None
+
+    @staticmethod
+    def unview(base, view, shape):
+        raise RuntimeError(
+            f"in-place op on an expanded tensor of shape {tuple(view.shape)} (from {tuple(base.shape)}): several "
+            "elements share one memory location; .clone() the expanded tensor before changing it"
+        )
 
 
 class Cat(Function):
