@@ -1,0 +1,239 @@
+"""labs/01-autograd: the source notebook runs top to bottom in FAST mode within its time budget (and its hidden
+check passes on what it saved); its manifest and cells follow the lab format (labs/README.md); the released
+form hides every solution and hidden test, and each stub names its task; every test fails on the stubs."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import inspect
+import re
+import time
+
+import nbformat
+import pytest
+
+from tests.labs.notebook_tools import (
+    BEGIN_HIDDEN,
+    grade_meta,
+    graded_cells,
+    load_lab,
+    release,
+    run_in_process,
+    solution_cells,
+    split_hidden,
+)
+
+LAB = load_lab("01-autograd")
+NB = LAB.notebook
+TASKS = [f"1.{n}" for n in range(1, 9)]
+
+
+# ----- the source notebook runs ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """The source notebook run by papermill in FAST mode in an empty directory: (notebook, seconds, directory)."""
+    import papermill
+
+    workdir = tmp_path_factory.mktemp("lab01")
+    start = time.perf_counter()
+    out = papermill.execute_notebook(
+        str(LAB.dir / LAB.manifest["notebook"]),
+        str(workdir / "executed.ipynb"),
+        parameters=LAB.manifest["parameters"],
+        cwd=str(workdir),
+        kernel_name="python3",
+        progress_bar=False,
+        execution_timeout=LAB.manifest["limits"]["cell_timeout_s"],
+    )
+    return out, time.perf_counter() - start, workdir
+
+
+def test_source_notebook_runs_without_error_in_fast_mode_within_the_time_limit(executed):
+    nb, seconds, _ = executed
+    assert seconds < LAB.manifest["limits"]["timeout_s"], f"FAST run took {seconds:.1f} s"
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert errors == []
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    for task in TASKS:
+        assert f"Task {task}: visible tests passed" in printed
+    print(f"lab 01 FAST run: {seconds:.1f} s")
+
+
+def test_hidden_artifact_check_passes_on_what_the_fast_run_saved(executed, monkeypatch):
+    _, _, workdir = executed
+    monkeypatch.chdir(workdir)
+    check = _load_check()
+    check.test_task_1_8_saved_neuron_is_two_weights_and_a_bias()
+    check.test_task_1_8_saved_neuron_classifies_held_out_points()
+
+
+def test_hidden_artifact_check_fails_without_a_neuron_or_with_a_wrong_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    check = _load_check()
+    with pytest.raises(AssertionError, match="Task 1.8: neuron.json was not saved"):
+        check.test_task_1_8_saved_neuron_is_two_weights_and_a_bias()
+    (tmp_path / "neuron.json").write_text('{"w": [-1.0, -1.0], "b": 0.0}')  # the boundary, flipped
+    with pytest.raises(AssertionError, match="Task 1.8: held-out accuracy"):
+        check.test_task_1_8_saved_neuron_classifies_held_out_points()
+    (tmp_path / "neuron.json").write_text('{"w": [1.0], "b": "x"}')
+    with pytest.raises(AssertionError, match="neuron.json must hold"):
+        check.test_task_1_8_saved_neuron_is_two_weights_and_a_bias()
+
+
+def _load_check():
+    spec = importlib.util.spec_from_file_location("lab01_check", LAB.dir / LAB.manifest["checks"][0]["file"])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_test_passes_with_the_hidden_parts_moved_to_the_end_as_the_grader_runs_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    parts, _ = run_in_process(NB, LAB.manifest["parameters"])
+    failed = [(p.kind, p.task, repr(p.error)) for p in parts if p.error is not None]
+    assert failed == []
+    assert sorted(p.task for p in parts if p.kind == "hidden") == TASKS
+
+
+# ----- the manifest and the cells follow the format -------------------------------------------------------------
+
+
+def test_manifest_points_equal_the_test_cells_points_plus_the_checks_points():
+    cells = graded_cells(NB)
+    total = sum(grade_meta(c)["points"] for c in cells.values()) + sum(c["points"] for c in LAB.manifest["checks"])
+    assert LAB.manifest["points"] == total == 20
+
+
+def test_manifest_fields():
+    m = LAB.manifest
+    assert m["id"] == LAB.dir.name == "01-autograd"
+    assert m["stage"] == "basic" and m["prerequisites"] == [] and m["hours"] > 0 and len(m["objectives"]) >= 3
+    assert m["parameters"] == {"FAST": True}
+    assert all((LAB.dir / c["file"]).is_file() for c in m["checks"])
+
+
+def test_notebook_is_valid_nbformat_with_a_python_kernel():
+    nbformat.validate(NB)
+    assert NB.metadata.kernelspec.name == "python3"
+
+
+def test_first_code_cell_is_the_parameters_cell_in_full_mode():
+    first = next(c for c in NB.cells if c.cell_type == "code")
+    assert "parameters" in first.metadata.get("tags", [])
+    assert re.search(r"^FAST = False$", first.source, re.M)
+
+
+def test_every_task_has_a_heading_a_solution_cell_and_a_test_cell_in_that_order():
+    solutions, tests = solution_cells(NB), graded_cells(NB)
+    assert sorted(solutions) == sorted(tests) == TASKS
+    index = {id(c): i for i, c in enumerate(NB.cells)}
+    for task in TASKS:
+        headings = [
+            i for i, c in enumerate(NB.cells) if c.cell_type == "markdown" and c.source.startswith(f"## Task {task} — ")
+        ]
+        assert len(headings) == 1, f"Task {task}: one markdown heading '## Task {task} — ...'"
+        assert headings[0] < index[id(solutions[task])] < index[id(tests[task])]
+
+
+def test_nbgrader_metadata_of_solution_and_test_cells():
+    for task, cell in solution_cells(NB).items():
+        n = task.replace(".", "_")
+        assert grade_meta(cell) == {
+            "solution": True,
+            "grade": False,
+            "locked": False,
+            "grade_id": f"task_{n}",
+            "schema_version": 3,
+        }
+    for task, cell in graded_cells(NB).items():
+        meta = dict(grade_meta(cell))
+        assert meta.pop("points") > 0
+        n = task.replace(".", "_")
+        assert meta == {"grade": True, "solution": False, "locked": True, "grade_id": f"test_{n}", "schema_version": 3}
+    grade_ids = [grade_meta(c)["grade_id"] for c in NB.cells if grade_meta(c)]
+    assert len(grade_ids) == len(set(grade_ids))
+
+
+def test_each_test_cell_names_its_task_first_and_only_its_task_and_ends_with_its_hidden_tests():
+    for task, cell in graded_cells(NB).items():
+        assert cell.source.splitlines()[0] == f"# Task {task} — tests"
+        visible, hidden = split_hidden(cell.source)
+        assert cell.source.count(BEGIN_HIDDEN) == 1 and hidden.strip()
+        assert f'"Task {task}: visible tests passed"' in visible
+        assert set(re.findall(r"Task (\d+\.\d+)", cell.source)) == {task}
+
+
+def test_each_solution_region_sits_inside_a_function_decorated_with_its_task():
+    for task, cell in solution_cells(NB).items():
+        tree = ast.parse(cell.source)
+        decorated = [
+            node for node in tree.body
+            if isinstance(node, ast.FunctionDef | ast.ClassDef)
+            and any(ast.unparse(d) == f"labkit.task('{task}')" for d in node.decorator_list)
+        ]  # fmt: skip
+        assert decorated, f"Task {task}: no @labkit.task('{task}') in its solution cell"
+        region = [i for i, line in enumerate(cell.source.splitlines()) if "### BEGIN SOLUTION" in line]
+        spans = [(node.lineno - 1, node.end_lineno - 1) for node in decorated]
+        assert region and all(any(a < r <= b for a, b in spans) for r in region)
+
+
+def test_marker_words_appear_only_in_solution_and_test_cells():
+    for cell in NB.cells:
+        if not grade_meta(cell):
+            assert "BEGIN SOLUTION" not in cell.source and "HIDDEN TESTS" not in cell.source
+
+
+# ----- the released notebook --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def released():
+    return release(NB)
+
+
+def test_release_holds_no_solution_line_and_no_hidden_test_line(released):
+    text = "\n".join(c.source for c in released.cells)
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+    assert "(hidden)" not in text and "_hidden" not in text  # every hidden message and helper is marked so
+    public, secret = [], []  # the source's lines outside / inside solution regions and hidden parts
+    for cell in NB.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if "### BEGIN SOLUTION" in line or "### BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "### END SOLUTION" in line or "### END HIDDEN TESTS" in line:
+                inside = False
+            elif line.strip():
+                (secret if inside else public).append(line.strip())
+    public_set = set(public)
+    released_lines = {line.strip() for line in text.splitlines()}
+    leaked = [line for line in secret if line not in public_set and line in released_lines]
+    assert leaked == []
+    assert len(secret) > 300  # the scan saw the solutions and hidden tests
+
+
+def test_released_stubs_raise_not_implemented_naming_their_task(released):
+    parts, namespace = run_in_process(released, LAB.manifest["parameters"], hidden_from=NB)
+    assert all(p.error is None for p in parts if p.kind == "solution")  # defining the stubs works
+    for task, cell in solution_cells(released).items():
+        names = [n.name for n in ast.parse(cell.source).body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
+        stubs = [namespace[name] for name in names if getattr(namespace[name], "__labkit_task__", None) == task]
+        assert stubs, f"Task {task}: no labkit.task-decorated function in the released cell"
+        for stub in stubs:
+            calls = [getattr(stub, m) for m in ("forward", "backward")] if isinstance(stub, type) else [stub]
+            for fn in calls:
+                params = inspect.signature(fn).parameters.values()
+                n_args = sum(1 for p in params if p.default is inspect.Parameter.empty)
+                with pytest.raises(NotImplementedError, match=rf"^Task {re.escape(task)} — not implemented yet"):
+                    fn(*[1.0] * n_args)
+
+
+def test_every_visible_and_hidden_test_fails_on_the_released_stubs(released, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    parts, _ = run_in_process(released, LAB.manifest["parameters"], hidden_from=NB)
+    passing = [(p.kind, p.task) for p in parts if p.kind in ("visible", "hidden") and p.error is None]
+    assert passing == []
+    assert sorted(p.task for p in parts if p.kind == "hidden") == TASKS
