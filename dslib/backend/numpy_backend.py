@@ -109,6 +109,18 @@ class NumpyBackend:
     def softplus(self, a):
         return np.logaddexp(0, a).astype(a.dtype, copy=False)
 
+    def relu(self, a):
+        return np.maximum(a, 0)
+
+    def relu_backward(self, grad, out):
+        """grad where the ReLU's output is positive, else 0."""
+        return np.where(out > 0, grad, 0).astype(grad.dtype, copy=False)
+
+    def add_scaled_(self, y, x, alpha):
+        """y += alpha * x, in place (the optimizers' update)."""
+        y += alpha * x
+        return y
+
     def where(self, cond, a, b):
         return np.where(cond, a, b)
 

@@ -126,6 +126,17 @@ class TorchBackend:
     def softplus(self, a):
         return torch.nn.functional.softplus(a)
 
+    def relu(self, a):
+        return torch.relu(a)
+
+    def relu_backward(self, grad, out):
+        """grad where the ReLU's output is positive, else 0 (one aten kernel instead of compare+cast+mul)."""
+        return torch.ops.aten.threshold_backward(grad, out, 0)
+
+    def add_scaled_(self, y, x, alpha):
+        """y += alpha * x, in place and without a temporary (the optimizers' update)."""
+        return y.add_(x, alpha=alpha)
+
     def where(self, cond, a, b):
         return torch.where(cond, a, b)
 

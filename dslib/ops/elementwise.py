@@ -178,7 +178,7 @@ Sin = _unary("Sin", lambda b, x: b.sin(x), lambda b, x, g: g * b.cos(x))
 Cos = _unary("Cos", lambda b, x: b.cos(x), lambda b, x, g: -g * b.sin(x))
 Tanh = _unary("Tanh", lambda b, x: b.tanh(x), lambda b, out, g: g * (1 - out * out), saves="output")
 Sigmoid = _unary("Sigmoid", lambda b, x: b.sigmoid(x), lambda b, out, g: g * out * (1 - out), saves="output")
-Relu = _unary("Relu", lambda b, x: b.maximum(x, 0), lambda b, out, g: g * (out > 0), saves="output")
+Relu = _unary("Relu", lambda b, x: b.relu(x), lambda b, out, g: b.relu_backward(g, out), saves="output")
 Silu = _unary(
     "Silu", lambda b, x: x * b.sigmoid(x), lambda b, x, g: g * (lambda s: s * (1 + x * (1 - s)))(b.sigmoid(x))
 )

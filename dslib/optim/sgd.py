@@ -70,7 +70,7 @@ class SGD(Optimizer):
                 else:  # b_t = momentum * b_{t-1} + (1 - dampening) * g
                     b = buf._data
                     b *= momentum
-                    b += g if dampening == 0 else (1 - dampening) * g
+                    backend_of(b).add_scaled_(b, g, 1 - dampening)
                 g = g + momentum * b if nesterov else b
-            w -= lr * g
+            backend_of(w).add_scaled_(w, g, -lr)  # w <- w - lr * g
             p._vc[0] += 1
