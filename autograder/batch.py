@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ def grade_lab(course: CourseDir, lab_id: str, *, submissions: Path | None = None
     with Gradebook(course.db_url) as gb:
         for student in sorted(scores):  # reused results: recording is idempotent
             _record(gb, course, lab, scores[student], staging, subs[student])
-        hide = (course.root, lab.dir.resolve())  # gradebook, staging, other students; solutions and hidden tests
+        hide = (course.root, *_labs_to_hide(lab))  # gradebook, staging, other students; every lab's hidden tests
         jobs = [(lab, student, path, instructor, released, staging, hide) for student, path in todo]
         bar = tqdm(total=len(jobs), desc=f"grading {lab.id}", unit="nb", disable=not progress or not jobs)
         for score in _run(jobs, workers):
@@ -92,6 +93,16 @@ def _run(jobs: list, workers: int):
                 yield fut.result()
             except Exception as e:  # a worker process died (e.g. killed by the OOM killer): status "error"
                 yield _error_score(futures[fut], e)
+
+
+def _labs_to_hide(lab: Lab) -> list[Path]:
+    """The lab's folder and, when it is safe, the folder of all labs (other labs' solutions and hidden tests):
+    never a folder that holds what the kernel needs to start (the interpreter, the venv, this package)."""
+    here, labs = lab.dir.resolve(), lab.dir.resolve().parent
+    needed = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(__file__).resolve().parent]
+    if any(labs == n or labs in n.parents for n in needed):
+        return [here]
+    return [here, labs]
 
 
 def _grade_job(job) -> SubmissionScore:
