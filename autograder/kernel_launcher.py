@@ -3,9 +3,9 @@
 The kernelspec that `autograder.steps.execute` writes runs:
 
     python -m autograder.kernel_launcher --workdir DIR --memory-mb 4096 --max-processes 64 --timeout-s 120 \
-        [--uid 2000000] [--hide PATH ...] [--connection-file {connection_file}] -- python -m ipykernel_launcher -f {connection_file}
+        [--uid 2000000] [--hide PATH ...] [--keep PATH ...] [--connection-file {connection_file}] -- python -m ipykernel_launcher -f {connection_file}
 
-As root it isolates network and mounts, sets the rlimits, hands the connection file to the sandbox uid,
+As root it isolates network and mounts (a private /tmp too), sets the rlimits, hands the connection file to the sandbox uid,
 drops privileges, chdirs into the scratch dir and execs the program (same pid, so the kernel manager's
 signals reach it). See autograder/sandbox.py for what each step enforces.
 """
@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--memory-mb", type=int, required=True)
     p.add_argument("--max-processes", type=int, required=True)
     p.add_argument("--hide", action="append", default=[], help="a directory to cover with an empty tmpfs")
+    p.add_argument("--keep", action="append", default=[], help="a directory to keep visible in the private /tmp")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="an extra environment variable")
     p.add_argument("--connection-file", help="chown'd to the sandbox uid so the kernel can read it")
     p.add_argument("program", nargs=argparse.REMAINDER, help="-- then the program's argv")
@@ -41,7 +42,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.uid is not None:
         sandbox.isolate_network()
         sandbox.hide_paths(args.hide)
-        sandbox.expose([sys.base_prefix, sys.prefix, os.path.dirname(os.path.dirname(sandbox.__file__))])
+        needed = [sys.base_prefix, sys.prefix, os.path.dirname(os.path.dirname(sandbox.__file__))]
+        keep = [args.workdir, *needed, *args.keep]
+        if args.connection_file:
+            keep.append(os.path.dirname(args.connection_file))
+        sandbox.private_tmp(keep, size_mb=args.memory_mb)
+        sandbox.expose(needed)
         if args.connection_file:
             os.chown(args.connection_file, args.uid, args.uid)
         sandbox.set_limits(limits, nproc=True)

@@ -5,7 +5,8 @@ the student's kernel through `autograder.kernel_launcher`, which, before it exec
 
 - starts a new session (its own process group);
 - when root: unshares the network namespace (only a loopback device: no route out) and the mount
-  namespace (the paths in `hide` are covered by an empty read-only tmpfs);
+  namespace (the paths in `hide` are covered by an empty read-only tmpfs; /tmp, /var/tmp and /dev/shm by
+  fresh private tmpfs, so submissions cannot pass files to each other or read the grader's temp files);
 - sets rlimits: RLIMIT_AS (memory), RLIMIT_NPROC (processes of the sandbox uid), RLIMIT_FSIZE (largest
   file), RLIMIT_CPU (a backstop to the wall-clock watchdog), RLIMIT_CORE = 0;
 - when root: drops to a dedicated unprivileged uid/gid (no supplementary groups, no_new_privs), one uid
@@ -211,6 +212,37 @@ def hide_paths(paths: list[str]) -> None:
         if os.path.isdir(p):
             flags = _MS_RDONLY | _MS_NOSUID | _MS_NODEV
             _check(_libc.mount(b"tmpfs", p.encode(), b"tmpfs", flags, b"size=4k,mode=755"), f"mount tmpfs on {p}")
+
+
+TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def private_tmp(keep: list[str], size_mb: int) -> list[str]:
+    """Cover each of TEMP_DIRS with a fresh, empty tmpfs (mode 1777, at most `size_mb` MiB) seen only in this mount
+    namespace; every path of `keep` that lay under one (the scratch dir, the kernel's connection dir, the venv when
+    the repo itself lives in /tmp) is bind-mounted back in place, submounts included (a path hidden by hide_paths
+    stays hidden). Call after hide_paths (in the new mount namespace), as root. Returns the directories covered."""
+    targets = [os.path.realpath(p) for p in keep]
+    fds = {p: os.open(p, os.O_PATH) for p in targets if os.path.exists(p)}
+    covered = []
+    try:
+        for d in TEMP_DIRS:
+            if os.path.islink(d) or not os.path.isdir(d):
+                continue
+            opts = f"size={int(size_mb)}m,mode=1777".encode()
+            _check(_libc.mount(b"tmpfs", d.encode(), b"tmpfs", _MS_NOSUID | _MS_NODEV, opts), f"tmpfs on {d}")
+            covered.append(d)
+        for path, fd in sorted(fds.items()):  # parents before children
+            if any(path == d or path.startswith(d + "/") for d in covered):
+                os.makedirs(path, mode=0o755, exist_ok=True)
+                _check(
+                    _libc.mount(f"/proc/self/fd/{fd}".encode(), path.encode(), None, _MS_BIND | _MS_REC, None),
+                    f"bind {path}",
+                )
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    return covered
 
 
 def expose(paths: list[str]) -> None:

@@ -1,12 +1,14 @@
 """Feedback: one HTML page per student and lab, made only from the staged score.
 
 It shows each task's points, the "ename: evalue" message of each failed visible test (already truncated by Score),
-and for hidden tests and artifact checks only their name and points. It never shows hidden-test source or any
+and for hidden tests and artifact checks only their name and points. Where a grader gave a manual score in
+formgrader, that score replaces the autograder's (as in nbgrader's own totals) and the row says so. It never shows hidden-test source or any
 traceback: the staged score does not even hold them. Every string is HTML-escaped.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from html import escape
 
 from autograder.steps.score import GradeResult, SubmissionScore
@@ -52,7 +54,9 @@ def render_feedback(score: SubmissionScore, lab_title: str) -> str:
 
 def _row(g: GradeResult) -> str:
     label = g.task if g.kind == "test" else f"Artifact check: {g.task}"
-    if g.points == g.max_points:
+    if g.manual:
+        result = '<span class="ok">graded by hand</span>'
+    elif g.points == g.max_points:
         result = '<span class="ok">passed</span>'
     elif not g.ran:
         result = '<span class="bad">not run (execution stopped before this test)</span>'
@@ -72,8 +76,39 @@ def write_feedback(course, lab_id: str) -> list:
 
     lab = course.lab(lab_id)
     paths = []
-    for score in load_staged_scores(course, lab):
+    scores = load_staged_scores(course, lab)
+    overrides = manual_scores(course, lab, [s.student for s in scores])
+    for score in scores:
+        score = apply_manual_scores(score, overrides.get(score.student, {}))
         path = course.feedback_html(lab, score.student)
         write_atomic(path, render_feedback(score, lab.title).encode())
         paths.append(path)
     return paths
+
+
+def manual_scores(course, lab, students) -> dict:
+    """{student: {grade_id: manual score}} of the grades a grader set by hand in formgrader (nbgrader's
+    Grade.manual_score); students or cells missing from the gradebook simply have none."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    found = {}
+    with Gradebook(course.db_url) as gb:
+        for student in students:
+            try:
+                nb = gb.find_submission_notebook(lab.notebook_id, lab.id, student)
+            except MissingEntry:
+                continue
+            manual = {g.name: g.manual_score for g in nb.grades if g.manual_score is not None}
+            if manual:
+                found[student] = manual
+    return found
+
+
+def apply_manual_scores(score: SubmissionScore, manual: dict) -> SubmissionScore:
+    """A copy of `score` whose grades carry the manual scores in `manual` ({grade_id: points})."""
+    if not manual:
+        return score
+    grades = [
+        replace(g, points=float(manual[g.grade_id]), manual=True) if g.grade_id in manual else g for g in score.grades
+    ]
+    return replace(score, grades=grades)

@@ -66,7 +66,7 @@ def _run(check_files: list[Path], workdir: Path, limits: Limits, uid: int | None
             "--memory-mb", str(int(limits.memory_mb)), "--max-processes", str(int(limits.max_processes))]  # fmt: skip
     argv += ["--env", "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1"]  # no third-party plugins: 0.1 s instead of 3 s here
     if uid is not None:
-        argv += ["--uid", str(uid)]
+        argv += ["--uid", str(uid), "--keep", str(run_dir)]  # the check files and junit output, in the private /tmp
     try:
         proc = subprocess.run(
             [*argv, "--", *pytest], capture_output=True, text=True, timeout=limits.timeout_s, start_new_session=True

@@ -32,6 +32,7 @@ class GradeResult:
     visible_error: str | None = None  # "ename: evalue" of the failed visible part, truncated; never a traceback
     hidden_failed: bool = False  # the hidden part (or the check) failed; no detail is ever kept
     ran: bool = True  # False when the cell never ran (execution stopped before it)
+    manual: bool = False  # points come from a grader's manual score in formgrader (feedback only; never staged)
 
 
 @dataclass

@@ -75,3 +75,18 @@ def test_no_hidden_test_source_or_traceback_reaches_feedback(graded_course):
         assert "Traceback" not in html and "BEGIN HIDDEN" not in html
     ada = (graded_course.root / "feedback" / "ada" / "00-fixture" / "fixture.html").read_text()
     assert "failed hidden tests" in ada and "test_0_1" in ada and "0 / 2" in ada
+
+
+def test_a_manual_score_set_in_formgrader_replaces_the_autograders_in_feedback(graded_course):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(graded_course.db_url) as gb:  # what formgrader does when a grader edits a score
+        grade = gb.find_grade("test_0_1", "fixture", "00-fixture", "ada")
+        assert grade.auto_score == 0
+        grade.manual_score = 1.5
+        gb.db.commit()
+    write_feedback(graded_course, "00-fixture")
+    ada = (graded_course.root / "feedback" / "ada" / "00-fixture" / "fixture.html").read_text()
+    assert "1.5 / 2" in ada and "graded by hand" in ada
+    bob = (graded_course.root / "feedback" / "bob" / "00-fixture" / "fixture.html").read_text()
+    assert "graded by hand" not in bob

@@ -113,11 +113,33 @@ def test_launcher_drops_to_the_sandbox_uid_without_groups_or_network(tmp):
 
 @ROOT
 def test_launcher_hides_directories_and_keeps_root_home_closed(tmp):
-    secret = tmp / "labs"
-    secret.mkdir()
+    # inside the scratch dir, which is bound back into the private /tmp: the hiding mount must come with it
+    secret = tmp / "work" / "labs"
+    secret.mkdir(parents=True)
     (secret / "hidden_tests.py").write_text("assert True")
     code = f"import json, os; print(json.dumps({{'labs': os.listdir({str(secret)!r}), 'root': os.listdir('/root')}}))"
     with sandbox.sandbox_uid() as uid:
         r = launch(tmp, code, uid=uid, hide=[secret])
     assert r["labs"] == []
     assert set(r["root"]) <= {".pyenv"}  # only the interpreter's directory is bound back, when it lives there
+
+
+@ROOT
+def test_launcher_gives_the_sandbox_a_private_tmp_and_keeps_its_scratch_dir(tmp):
+    marker = Path(tempfile.mkdtemp(prefix="grader-secret-"))  # a grader's temp dir, e.g. another submission's
+    (marker / "answers.txt").write_text("secret")
+    code = (
+        "import json, os; open('/tmp/from-student', 'w').write('x'); open('/dev/shm/s', 'w').write('x');"
+        "open('scratch.txt', 'w').write('kept');"
+        f"print(json.dumps({{'tmp': sorted(os.listdir('/tmp')), 'marker': os.path.exists({str(marker)!r}),"
+        "'cwd': os.getcwd()}))"
+    )
+    try:
+        with sandbox.sandbox_uid() as uid:
+            r = launch(tmp, code, uid=uid)
+        assert r["marker"] is False  # nothing of the real /tmp is visible ...
+        assert r["cwd"] == str(tmp / "work")  # ... but the scratch dir, bound back in place
+        assert not Path("/tmp/from-student").exists() and not Path("/dev/shm/s").exists()  # nothing leaks out
+        assert (tmp / "work" / "scratch.txt").read_text() == "kept"  # what it writes in its scratch dir stays
+    finally:
+        shutil.rmtree(marker)
