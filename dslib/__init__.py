@@ -59,6 +59,7 @@ from .ops.api import (
     any,
     argmax,
     argmin,
+    bmm,
     cat,
     chunk,
     clamp,
@@ -135,5 +136,6 @@ int = int32  # noqa: A001
 
 __version__ = "0.1.0"
 
-from . import nn, optim  # noqa: E402
+from . import amp, nn, optim  # noqa: E402
+from .amp import autocast  # noqa: E402
 from .serialization import load, save  # noqa: E402

@@ -8,6 +8,7 @@ import builtins
 import numpy as np
 
 from .. import dtypes
+from ..amp import autocast_mode as _amp
 from ..autograd import is_grad_enabled
 from . import elementwise as E
 from . import indexing as I  # noqa: E741
@@ -228,6 +229,8 @@ def _sum_dtype(x):
 
 
 def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001
+    if _amp.active and dtype is None:  # autocast: sums run in float32
+        (x,) = _amp.to_float32(x)
     dt = dtype or _sum_dtype(x)
     if dt is not None and dtypes.get(dt) is not x.dtype:
         x = x.to(dt)
@@ -235,6 +238,8 @@ def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001
 
 
 def mean(x, dim=None, keepdim=False, dtype=None):
+    if _amp.active and dtype is None:  # autocast: means run in float32
+        (x,) = _amp.to_float32(x)
     if dtype is not None:
         x = x.to(dtype)
     if not x.dtype.is_floating_point:
@@ -319,12 +324,16 @@ def argmin(x, dim=None, keepdim=False):
 def var(x, dim=None, *, correction=1, keepdim=False, unbiased=None):
     if unbiased is not None:
         correction = int(unbiased)
+    if _amp.active:  # autocast: variances run in float32
+        (x,) = _amp.to_float32(x)
     return R.Var.apply(x, reduce_dims(dim, x.ndim, "var"), correction, keepdim)
 
 
 def std(x, dim=None, *, correction=1, keepdim=False, unbiased=None):
     if unbiased is not None:
         correction = int(unbiased)
+    if _amp.active:  # autocast: variances run in float32
+        (x,) = _amp.to_float32(x)
     return R.Var.apply(x, reduce_dims(dim, x.ndim, "std"), correction, keepdim, True)
 
 
@@ -370,6 +379,8 @@ def matmul(a, b):
         raise RuntimeError(
             f"matmul: both operands need at least 1 dimension, got shapes {tuple(a.shape)} and {tuple(b.shape)}"
         )
+    if _amp.active:  # autocast: matrix products run in float16 / bfloat16
+        a, b = _amp.to_lower(a, b)
     squeeze_a, squeeze_b = a.ndim == 1, b.ndim == 1
     if squeeze_a:
         a = a.reshape(1, -1)
@@ -396,6 +407,19 @@ def matmul(a, b):
     return out
 
 
+def bmm(input, mat2):  # noqa: A002
+    """torch.bmm: (B, n, m) @ (B, m, p) -> (B, n, p); batch sizes must match (no broadcasting)."""
+    Tensor = _T()
+    if not isinstance(input, Tensor) or not isinstance(mat2, Tensor):
+        raise TypeError("bmm: both operands must be Tensors")
+    if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
+        raise RuntimeError(
+            f"bmm: expected two 3-D tensors with the same batch size, got shapes {tuple(input.shape)} and "
+            f"{tuple(mat2.shape)}; use matmul for broadcasting batch dims"
+        )
+    return matmul(input, mat2)
+
+
 def einsum(equation, *operands):
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
@@ -411,6 +435,8 @@ def einsum(equation, *operands):
             raise RuntimeError(
                 f"einsum: term {term!r} has {len(term)} letters but its operand has shape {tuple(t.shape)}"
             )
+    if _amp.active and len(operands) > 1:  # autocast: products run in float16 / bfloat16
+        operands = _amp.to_lower(*operands)
     dt = dtypes.result_type(*operands)
     operands = [t if t.dtype is dt else t.to(dt) for t in operands]
     return L.Einsum.apply(equation, *operands)

@@ -7,6 +7,7 @@ torch.nn.functional's names; leaky_relu, elu, hardtanh, relu6 and logsigmoid are
 from __future__ import annotations
 
 from ... import dtypes
+from ...amp import autocast_mode as _amp
 from ...autograd import Function
 from ...ops import api
 from ...ops.api import gelu, relu, sigmoid, silu, softplus, tanh  # noqa: F401 - re-exported
@@ -47,6 +48,8 @@ def _softmax_args(input, dim, dtype):  # noqa: A002
         input = input.to(dtype)  # noqa: A001
     elif not input.dtype.is_floating_point:
         input = input.to(dtypes.get_default_dtype())  # noqa: A001
+    elif _amp.active:  # autocast: softmax and log_softmax run in float32
+        (input,) = _amp.to_float32(input)  # noqa: A001
     if dim is None:  # torch's legacy implicit dim
         dim = 0 if input.ndim in (0, 1, 3) else 1
     return input, norm_dims(dim, input.ndim)[0]

@@ -7,6 +7,7 @@ arguments the way torch.nn.functional.conv2d does and ties forward and backward 
 
 from __future__ import annotations
 
+from ...amp import autocast_mode as _amp
 from ...autograd import Function, is_grad_enabled
 from ...ops import api
 from ._utils import check_float, kernels, pair
@@ -59,6 +60,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise RuntimeError(f"conv2d: bias of shape {tuple(bias.shape)} must be ({o},) for weight {tuple(weight.shape)}")
     if min(stride) < 1 or min(dilation) < 1:
         raise RuntimeError(f"conv2d: stride {stride} and dilation {dilation} must be positive")
+    if _amp.active:  # autocast: conv2d runs in float16 / bfloat16
+        input, weight, bias = _amp.to_lower(input, weight, bias)  # noqa: A001
     check_float("conv2d", input, weight, bias)
     if isinstance(padding, str):
         if padding == "valid":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...amp import autocast_mode as _amp
 from ...autograd import Function
 from ...backend import backend_of
 from ._utils import check_float
@@ -11,6 +12,14 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, w, b=None):
         ctx.save_for_backward(x, w)
+        if b is not None and x.dtype.itemsize == 2:
+            # float16 / bfloat16 (autocast): fold the bias into the product as a column of ones, so x w^T + b
+            # is summed in float32 and rounded once, as torch's addmm; adding it afterwards rounds twice and
+            # turns small pre-activations into exact zeros (dead ReLU units, a bias in the first-layer grads)
+            be = backend_of(x)
+            ones = be.ones(tuple(x.shape[:-1]) + (1,), be.dtype_of(x))
+            bias_col = be.reshape(be.broadcast_to(b, (w.shape[0],)), (-1, 1))  # b may be 0-d
+            return be.concatenate([x, ones], -1) @ be.concatenate([w, bias_col], 1).T
         out = x @ w.T  # (..., in) @ (in, out)
         if b is not None:
             out += b
@@ -39,5 +48,7 @@ def linear(input, weight, bias=None):  # noqa: A002
         raise RuntimeError(
             f"linear: bias of shape {tuple(bias.shape)} must be ({weight.shape[0]},) for weight {tuple(weight.shape)}"
         )
+    if _amp.active:  # autocast: linear runs in float16 / bfloat16
+        input, weight, bias = _amp.to_lower(input, weight, bias)  # noqa: A001
     check_float("linear", input, weight, bias)
     return Linear.apply(input, weight, bias)

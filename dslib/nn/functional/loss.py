@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from ... import dtypes
+from ...amp import autocast_mode as _amp
 from ...autograd import Function
 from ...backend import backend_of
 from ...ops import api
@@ -148,6 +149,8 @@ def cross_entropy(
 ):
     """torch.nn.functional.cross_entropy for class-index targets (N, d...) or class probabilities (N, C, d...)."""
     _check_reduction("cross_entropy", reduction)
+    if _amp.active:  # autocast: losses run in float32
+        input, target, weight = _amp.to_float32(input, target, weight)  # noqa: A001
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if target.dtype.is_floating_point:  # class probabilities
@@ -180,6 +183,8 @@ def nll_loss(
 ):
     """torch.nn.functional.nll_loss: input holds log-probabilities (N, C, d...), target class indices."""
     _check_reduction("nll_loss", reduction)
+    if _amp.active:  # autocast: losses run in float32
+        input, weight = _amp.to_float32(input, weight)  # noqa: A001
     if target.dtype.kind not in "iu":
         raise TypeError(f"nll_loss: target must hold integer class indices, got dtype {target.dtype}")
     input, target, unbatched = _class_targets("nll_loss", input, target, weight)  # noqa: A001
@@ -197,6 +202,8 @@ def _reduce(loss, reduction):
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):  # noqa: A002
     """mean((input - target)^2) (or sum / none)."""
     _check_reduction("mse_loss", reduction)
+    if _amp.active:  # autocast: losses run in float32
+        input, target = _amp.to_float32(input, target)  # noqa: A001
     diff = input - target
     return _reduce(diff * diff, reduction)
 
@@ -204,6 +211,8 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):  
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):  # noqa: A002
     """mean(|input - target|) (or sum / none)."""
     _check_reduction("l1_loss", reduction)
+    if _amp.active:  # autocast: losses run in float32
+        input, target = _amp.to_float32(input, target)  # noqa: A001
     return _reduce(api.abs(input - target), reduction)
 
 
@@ -218,6 +227,8 @@ def binary_cross_entropy_with_logits(
 ):
     """-[pos_weight * t * log sigmoid(x) + (1 - t) * log(1 - sigmoid(x))], computed stably from logits."""
     _check_reduction("binary_cross_entropy_with_logits", reduction)
+    if _amp.active:  # autocast: losses run in float32
+        input, target, weight, pos_weight = _amp.to_float32(input, target, weight, pos_weight)  # noqa: A001
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(
             f"binary_cross_entropy_with_logits: target size {tuple(target.shape)} must be the same as input size "

@@ -6,6 +6,7 @@ from dslib ops, its gradient comes from autograd). Kernels per backend in dslib/
 
 from __future__ import annotations
 
+from ...amp import autocast_mode as _amp
 from ...autograd import Function
 from ...ops import api
 from ._utils import check_float, data, kernels
@@ -56,6 +57,8 @@ def batch_norm(
         raise ValueError(
             f"batch_norm: expected more than 1 value per channel when training, got input size {tuple(input.shape)}"
         )
+    if _amp.active:  # autocast: normalization runs in float32
+        input, weight, bias = _amp.to_float32(input, weight, bias)  # noqa: A001
     check_float("batch_norm", input, weight, bias)
     if momentum is None:
         raise ValueError(
@@ -95,6 +98,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):  # no
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != shape:
             raise RuntimeError(f"layer_norm: {name} of shape {tuple(t.shape)} must equal normalized_shape {shape}")
+    if _amp.active:  # autocast: normalization runs in float32
+        input, weight, bias = _amp.to_float32(input, weight, bias)  # noqa: A001
     check_float("layer_norm", input, weight, bias)
     return LayerNorm.apply(input, weight, bias, len(shape), float(eps))
 
@@ -105,6 +110,8 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):  # noqa: A0
         raise RuntimeError(
             f"group_norm: expected input (N, C, *) with C divisible by num_groups={num_groups}, got {tuple(input.shape)}"
         )
+    if _amp.active:  # autocast: normalization runs in float32
+        input, weight, bias = _amp.to_float32(input, weight, bias)  # noqa: A001
     n, c = input.shape[:2]
     x = input.reshape(n, num_groups, -1)  # (N, G, C/G * spatial)
     mean = x.mean(-1, keepdim=True)
