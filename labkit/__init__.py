@@ -22,6 +22,15 @@ from .graph import ExpressionError, collect_nodes, evaluate_expression, layout_g
 from .tasks import task, task_of
 
 _WIDGETS = ("GraphViewer", "build_expression", "draw_graph", "graph_figure", "graph_viewer")
+_CONV_WIDGETS = ("Im2colExplorer", "conv_output_size", "im2col_explorer", "im2col_figure", "patch_index_matrix")
+_ATTENTION_WIDGETS = (
+    "AttentionViewer",
+    "attention_figure",
+    "attention_grid",
+    "attention_viewer",
+    "window_attention_to_full",
+)
+_SCHEDULE_WIDGETS = ("ScheduleExplorer", "reference_schedule", "schedule_explorer", "schedule_figure")
 
 __all__ = [
     "ExpressionError",
@@ -37,6 +46,9 @@ __all__ = [
     "task_of",
     "to_numpy",
     *_WIDGETS,
+    *_CONV_WIDGETS,
+    *_SCHEDULE_WIDGETS,
+    *_ATTENTION_WIDGETS,
 ]
 
 
@@ -45,4 +57,16 @@ def __getattr__(name):
         from . import widgets
 
         return getattr(widgets, name)
+    if name in _CONV_WIDGETS:  # lab 02's im2col explorer
+        from . import conv_widgets
+
+        return getattr(conv_widgets, name)
+    if name in _SCHEDULE_WIDGETS:  # lab 03's learning-rate schedule explorer
+        from . import schedule_widgets
+
+        return getattr(schedule_widgets, name)
+    if name in _ATTENTION_WIDGETS:  # lab 04's attention-map viewer
+        from . import attention_widgets
+
+        return getattr(attention_widgets, name)
     raise AttributeError(f"module 'labkit' has no attribute {name!r}")

@@ -1,0 +1,332 @@
+"""labs/02-resnet: the source notebook runs top to bottom in FAST mode within its time budget (and its hidden
+check passes on the model it saved, and fails on a missing, foreign or untrained one); its manifest and cells
+follow the lab format (labs/README.md); the released form hides every solution and hidden test, each stub names
+its task; every visible and hidden test fails on the stubs."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import re
+import time
+
+import nbformat
+import numpy as np
+import pytest
+
+from tests.labs.notebook_tools import (
+    BEGIN_HIDDEN,
+    grade_meta,
+    graded_cells,
+    load_lab,
+    release,
+    run_in_process,
+    solution_cells,
+    split_hidden,
+)
+
+LAB = load_lab("02-resnet")
+NB = LAB.notebook
+TASKS = [f"2.{n}" for n in range(1, 9)]
+MODEL_FILE = "resnet8_digits.dslib"
+
+
+# ----- the source notebook runs ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """The source notebook run by papermill in FAST mode in an empty directory: (notebook, seconds, directory)."""
+    import papermill
+
+    workdir = tmp_path_factory.mktemp("lab02")
+    start = time.perf_counter()
+    out = papermill.execute_notebook(
+        str(LAB.dir / LAB.manifest["notebook"]),
+        str(workdir / "executed.ipynb"),
+        parameters=LAB.manifest["parameters"],
+        cwd=str(workdir),
+        kernel_name="python3",
+        progress_bar=False,
+        execution_timeout=LAB.manifest["limits"]["cell_timeout_s"],
+    )
+    return out, time.perf_counter() - start, workdir
+
+
+def test_source_notebook_runs_without_error_in_fast_mode_within_the_time_limit(executed):
+    nb, seconds, _ = executed
+    assert seconds < LAB.manifest["limits"]["timeout_s"], f"FAST run took {seconds:.1f} s"
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert errors == []
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    for task in TASKS:
+        assert f"Task {task}: visible tests passed" in printed
+    print(f"lab 02 FAST run: {seconds:.1f} s")
+
+
+def test_fast_run_shows_plots_and_the_im2col_explorer(executed):
+    nb, _, _ = executed
+    kinds = [k for c in nb.cells if c.cell_type == "code" for o in c.outputs for k in o.get("data", {})]
+    assert kinds.count("image/png") >= 4  # the static im2col figure, the BN demo, the curves, the feature maps
+    assert "application/vnd.jupyter.widget-view+json" in kinds
+
+
+def test_hidden_artifact_check_passes_on_what_the_fast_run_saved(executed, monkeypatch):
+    _, _, workdir = executed
+    monkeypatch.chdir(workdir)
+    check = _load_check()
+    check.test_task_2_8_saved_model_is_a_resnet8_state_dict()
+    check.test_task_2_8_saved_model_classifies_held_out_digits()
+
+
+def test_hidden_artifact_check_fails_without_a_model_or_with_a_wrong_one(tmp_path, monkeypatch):
+    import dslib
+
+    monkeypatch.chdir(tmp_path)
+    check = _load_check()
+    with pytest.raises(AssertionError, match=f"Task 2.8: {MODEL_FILE} was not saved"):
+        check.test_task_2_8_saved_model_is_a_resnet8_state_dict()
+    (tmp_path / MODEL_FILE).write_bytes(b"not a checkpoint")
+    with pytest.raises(AssertionError, match="Task 2.8: .* is not a file written by dslib.save"):
+        check.test_task_2_8_saved_model_is_a_resnet8_state_dict()
+    dslib.save({"conv1.weight": dslib.zeros(16, 1, 3, 3)}, tmp_path / MODEL_FILE)  # a foreign state dict
+    with pytest.raises(AssertionError, match="Task 2.8: the saved state dict does not fit ResNet8"):
+        check.test_task_2_8_saved_model_is_a_resnet8_state_dict()
+    dslib.manual_seed(0)
+    dslib.save(check.ReferenceResNet8().state_dict(), tmp_path / MODEL_FILE)  # the right shape, never trained
+    check.test_task_2_8_saved_model_is_a_resnet8_state_dict()
+    with pytest.raises(AssertionError, match="Task 2.8: held-out accuracy"):
+        check.test_task_2_8_saved_model_classifies_held_out_digits()
+
+
+def test_hidden_check_uses_the_notebooks_held_out_split():
+    """The check's 360 digits are Digits(train=False), pixels scaled as the notebook does, disjoint from training."""
+    from dslib.data.datasets import Digits
+
+    x, y = _load_check().held_out_digits()
+    assert x.shape == (360, 1, 8, 8) and x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
+    assert np.bincount(y).min() >= 35  # stratified: every class is there
+    train = Digits(train=True).data.transpose(0, 3, 1, 2) / np.float32(255.0)
+    assert len(train) == 1437
+    train_rows = {row.tobytes() for row in train.astype(np.float32).reshape(len(train), -1)}
+    assert not any(row.tobytes() in train_rows for row in x.reshape(len(x), -1))  # no training image is held out
+
+
+def _load_check():
+    spec = importlib.util.spec_from_file_location("lab02_check", LAB.dir / LAB.manifest["checks"][0]["file"])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_test_passes_with_the_hidden_parts_moved_to_the_end_as_the_grader_runs_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    parts, _ = run_in_process(NB, LAB.manifest["parameters"])
+    failed = [(p.kind, p.task, repr(p.error)) for p in parts if p.error is not None]
+    assert failed == []
+    assert sorted(p.task for p in parts if p.kind == "hidden") == TASKS
+
+
+# ----- the manifest and the cells follow the format -------------------------------------------------------------
+
+
+def test_manifest_points_equal_the_test_cells_points_plus_the_checks_points():
+    cells = graded_cells(NB)
+    total = sum(grade_meta(c)["points"] for c in cells.values()) + sum(c["points"] for c in LAB.manifest["checks"])
+    assert LAB.manifest["points"] == total == 26
+
+
+def test_manifest_fields():
+    m = LAB.manifest
+    assert m["id"] == LAB.dir.name == "02-resnet"
+    assert m["stage"] == "basic" and m["prerequisites"] == ["01-autograd"] and m["hours"] > 0
+    assert len(m["objectives"]) >= 3
+    assert m["parameters"] == {"FAST": True}
+    assert all((LAB.dir / c["file"]).is_file() for c in m["checks"])
+
+
+def test_notebook_is_valid_nbformat_with_a_python_kernel_and_no_outputs():
+    nbformat.validate(NB)
+    assert NB.metadata.kernelspec.name == "python3"
+    assert all(not c.outputs and c.execution_count is None for c in NB.cells if c.cell_type == "code")
+
+
+def test_first_code_cell_is_the_parameters_cell_in_full_mode():
+    first = next(c for c in NB.cells if c.cell_type == "code")
+    assert "parameters" in first.metadata.get("tags", [])
+    assert re.search(r"^FAST = False$", first.source, re.M)
+
+
+def test_every_task_has_a_heading_a_solution_cell_and_a_test_cell_in_that_order():
+    solutions, tests = solution_cells(NB), graded_cells(NB)
+    assert sorted(solutions) == sorted(tests) == TASKS
+    index = {id(c): i for i, c in enumerate(NB.cells)}
+    for task in TASKS:
+        headings = [
+            i for i, c in enumerate(NB.cells) if c.cell_type == "markdown" and c.source.startswith(f"## Task {task} — ")
+        ]
+        assert len(headings) == 1, f"Task {task}: one markdown heading '## Task {task} — ...'"
+        assert headings[0] < index[id(solutions[task])] < index[id(tests[task])]
+
+
+def test_nbgrader_metadata_of_solution_and_test_cells():
+    for task, cell in solution_cells(NB).items():
+        n = task.replace(".", "_")
+        assert grade_meta(cell) == {
+            "solution": True,
+            "grade": False,
+            "locked": False,
+            "grade_id": f"task_{n}",
+            "schema_version": 3,
+        }
+    for task, cell in graded_cells(NB).items():
+        meta = dict(grade_meta(cell))
+        assert meta.pop("points") > 0
+        n = task.replace(".", "_")
+        assert meta == {"grade": True, "solution": False, "locked": True, "grade_id": f"test_{n}", "schema_version": 3}
+    grade_ids = [grade_meta(c)["grade_id"] for c in NB.cells if grade_meta(c)]
+    assert len(grade_ids) == len(set(grade_ids))
+
+
+def test_each_test_cell_names_its_task_first_and_only_its_task_and_ends_with_its_hidden_tests():
+    for task, cell in graded_cells(NB).items():
+        assert cell.source.splitlines()[0] == f"# Task {task} — tests"
+        visible, hidden = split_hidden(cell.source)
+        assert cell.source.count(BEGIN_HIDDEN) == 1 and hidden.strip()
+        assert f'"Task {task}: visible tests passed"' in visible
+        assert set(re.findall(r"Task (\d+\.\d+)", cell.source)) == {task}
+
+
+def test_every_hidden_part_blocks_the_reference_while_the_students_code_runs():
+    """Tasks 2.1-2.7 re-implement conv2d / batch_norm: each hidden part blocks dslib's and torch's versions."""
+    blocked_in = {
+        "2.1": "dslib.nn.functional.conv2d",
+        "2.2": "dslib.nn.functional.conv2d",
+        "2.3": "dslib.nn.functional.conv2d",
+        "2.4": "dslib.nn.functional.batch_norm",
+        "2.5": "dslib.nn.functional.batch_norm",
+        "2.6": "dslib.nn.functional.batch_norm",
+        "2.7": "dslib.nn.functional.conv2d",
+    }
+    for task, cell in graded_cells(NB).items():
+        _, hidden = split_hidden(cell.source)
+        if task in blocked_in:
+            assert f'labkit.reference_blocked(*_hidden_blocked, task="{task}")' in hidden, task
+            assert f'"{blocked_in[task]}"' in hidden and '"torch.' in hidden, task
+
+
+def test_every_blocked_name_exists():
+    """A renamed dslib kernel would make reference_blocked raise ValueError in every hidden part: catch it here."""
+    import labkit
+
+    for task, cell in graded_cells(NB).items():
+        match = re.search(r"_hidden_blocked = \((.*?)\n\)", cell.source, re.S)
+        if match:
+            names = ast.literal_eval("(" + match[1] + ")")
+            with labkit.reference_blocked(*names, task=task):
+                pass
+
+
+def test_each_solution_region_sits_inside_a_function_decorated_with_its_task():
+    for task, cell in solution_cells(NB).items():
+        tree = ast.parse(cell.source)
+        decorated = [
+            node for node in tree.body
+            if isinstance(node, ast.FunctionDef | ast.ClassDef)
+            and any(ast.unparse(d) == f"labkit.task('{task}')" for d in node.decorator_list)
+        ]  # fmt: skip
+        assert decorated, f"Task {task}: no @labkit.task('{task}') in its solution cell"
+        region = [i for i, line in enumerate(cell.source.splitlines()) if "### BEGIN SOLUTION" in line]
+        spans = [(node.lineno - 1, node.end_lineno - 1) for node in decorated]
+        assert region and all(any(a < r <= b for a, b in spans) for r in region)
+
+
+def test_marker_words_appear_only_in_solution_and_test_cells():
+    for cell in NB.cells:
+        if not grade_meta(cell):
+            assert "BEGIN SOLUTION" not in cell.source and "HIDDEN TESTS" not in cell.source
+
+
+# ----- the released notebook --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def released():
+    return release(NB)
+
+
+def test_release_holds_no_solution_line_and_no_hidden_test_line(released):
+    text = "\n".join(c.source for c in released.cells)
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+    assert "(hidden)" not in text and "_hidden" not in text  # every hidden message and helper is marked so
+    public, secret = [], []  # the source's lines outside / inside solution regions and hidden parts
+    for cell in NB.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if "### BEGIN SOLUTION" in line or "### BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "### END SOLUTION" in line or "### END HIDDEN TESTS" in line:
+                inside = False
+            elif line.strip():
+                (secret if inside else public).append(line.strip())
+    public_set = set(public)
+    released_lines = {line.strip() for line in text.splitlines()}
+    leaked = [line for line in secret if line not in public_set and line in released_lines]
+    assert leaked == []
+    assert len(secret) > 300  # the scan saw the solutions and hidden tests
+
+
+def _stub_calls(namespace, cell):
+    """(name, callable) for every labkit.task-decorated function, method and Function staticmethod of a released
+    solution cell, each bound to arguments that get past the given argument checks to the stub's body."""
+    import dslib
+
+    arr = np.zeros((1, 1, 4, 4))
+    calls = []
+    for node in ast.parse(cell.source).body:
+        if not isinstance(node, ast.FunctionDef | ast.ClassDef):
+            continue
+        obj = namespace[node.name]
+        if isinstance(obj, type) and issubclass(obj, dslib.nn.Module):
+            instance = obj.__new__(obj)
+            dslib.nn.Module.__init__(instance)  # what the stub's own super().__init__() does
+            for method in ("__init__", "forward"):
+                n = _n_required(getattr(obj, method)) - 1
+                calls.append(
+                    (f"{node.name}.{method}", lambda cls=obj, m=method, n=n, i=instance: getattr(cls, m)(i, *[arr] * n))
+                )
+        elif isinstance(obj, type):  # a dslib.autograd.Function: its staticmethods
+            for method in ("forward", "backward"):
+                fn = getattr(obj, method)
+                calls.append((f"{node.name}.{method}", lambda fn=fn: fn(*[arr] * _n_required(fn))))
+        else:
+            calls.append((node.name, lambda fn=obj: fn(*[arr] * _n_required(fn))))
+    return calls
+
+
+def _n_required(fn) -> int:
+    import inspect
+
+    params = inspect.signature(fn).parameters.values()
+    return sum(1 for p in params if p.default is inspect.Parameter.empty)
+
+
+def test_released_stubs_raise_not_implemented_naming_their_task(released):
+    parts, namespace = run_in_process(released, LAB.manifest["parameters"], hidden_from=NB)
+    assert all(p.error is None for p in parts if p.kind == "solution")  # defining the stubs works
+    for task, cell in solution_cells(released).items():
+        calls = _stub_calls(namespace, cell)
+        assert calls, f"Task {task}: nothing to call in the released cell"
+        for name, call in calls:
+            with pytest.raises(NotImplementedError, match=rf"^Task {re.escape(task)} — not implemented yet") as info:
+                call()
+            assert name.split(".")[-1] in str(info.value), (name, str(info.value))
+
+
+def test_every_visible_and_hidden_test_fails_on_the_released_stubs(released, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    parts, _ = run_in_process(released, LAB.manifest["parameters"], hidden_from=NB)
+    passing = [(p.kind, p.task) for p in parts if p.kind in ("visible", "hidden") and p.error is None]
+    assert passing == []
+    assert sorted(p.task for p in parts if p.kind == "hidden") == TASKS
+    assert not (tmp_path / MODEL_FILE).exists()  # nothing trained, nothing saved
