@@ -69,9 +69,13 @@ def main(argv: list[str] | None = None) -> None:
         "MALLOC_ARENA_MAX": "2",  # glibc reserves 64 MB of address space per thread arena: keep RLIMIT_AS meaningful
         "PYTHONDONTWRITEBYTECODE": "1",
     }
-    for key in ("JPY_PARENT_PID", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "VIRTUAL_ENV"):
+    for key in ("JPY_PARENT_PID", "VIRTUAL_ENV"):
         if key in os.environ:
             env[key] = os.environ[key]
+    # One BLAS/OpenMP thread per sandbox unless the grader's environment says otherwise: graders run one sandbox
+    # per worker, and oversubscribed BLAS threads can make a matmul 100x slower than on one thread.
+    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[key] = os.environ.get(key, "1")
     env.update(item.split("=", 1) for item in args.env)
     sys.stdout.flush()
     os.execvpe(program[0], program, env)

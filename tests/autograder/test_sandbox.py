@@ -143,3 +143,12 @@ def test_launcher_gives_the_sandbox_a_private_tmp_and_keeps_its_scratch_dir(tmp)
         assert (tmp / "work" / "scratch.txt").read_text() == "kept"  # what it writes in its scratch dir stays
     finally:
         shutil.rmtree(marker)
+
+
+def test_launcher_runs_one_blas_thread_unless_the_grader_sets_more(tmp, monkeypatch):
+    code = "import json, os; print(json.dumps({k: os.environ.get(k) for k in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS')}))"
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    assert launch(tmp, code) == {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert launch(tmp, code)["OMP_NUM_THREADS"] == "4"
