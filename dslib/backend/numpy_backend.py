@@ -9,6 +9,7 @@ import numpy as np
 from scipy import special
 
 from .. import dtypes
+from .. import memory as _memory  # the caching pool: NumPy's own allocator while it is off
 from ..device import device
 
 
@@ -39,16 +40,16 @@ class NumpyBackend:
         return a
 
     def zeros(self, shape, dtype):
-        return np.zeros(shape, _np_dtype(dtype))
+        return _memory.zeros(shape, _np_dtype(dtype))
 
     def ones(self, shape, dtype):
-        return np.ones(shape, _np_dtype(dtype))
+        return _memory.full(shape, 1, _np_dtype(dtype))
 
     def empty(self, shape, dtype):
-        return np.empty(shape, _np_dtype(dtype))
+        return _memory.empty(shape, _np_dtype(dtype))
 
     def full(self, shape, value, dtype):
-        return np.full(shape, value, _np_dtype(dtype))
+        return _memory.full(shape, value, _np_dtype(dtype))
 
     def arange(self, start, stop, step, dtype):
         return np.arange(start, stop, step, dtype=_np_dtype(dtype))
@@ -64,14 +65,14 @@ class NumpyBackend:
         return a if a.dtype == nd else a.astype(nd)
 
     def copy(self, a):
-        return a.copy()
+        return _memory.copy(a)
 
     def contiguous(self, a):
         return np.ascontiguousarray(a)
 
     def owned(self, a):
         """`a`, or a copy when `a` is a read-only or broadcast view (so in-place updates are safe)."""
-        if a.flags.writeable and a.flags.c_contiguous and a.base is None:
+        if a.flags.writeable and a.flags.c_contiguous and (a.base is None or _memory.is_pool_array(a)):
             return a
         return np.array(a, copy=True)
 
