@@ -29,8 +29,6 @@ import pytest
 from tests.autograder.e2e import submissions as subs
 from tests.autograder.e2e.conftest import ROOT, Run, dscourse
 
-pytestmark = pytest.mark.slow
-
 LAB_DIRS = sorted(p for p in (ROOT / "labs").glob("0[2-9]*") if p.is_dir())
 STUDENTS = ("reference", "untouched")
 
