@@ -136,7 +136,7 @@ int = int32  # noqa: A001
 
 __version__ = "0.1.0"
 
-from . import amp, memory, nn, optim, profiler  # noqa: E402
+from . import amp, data, memory, nn, optim, profiler  # noqa: E402
 from .amp import autocast  # noqa: E402
-from .serialization import load, save  # noqa: E402
 from .graph import compile  # noqa: E402
+from .serialization import load, save  # noqa: E402
