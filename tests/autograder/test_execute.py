@@ -203,8 +203,9 @@ open("artifact.txt", "w").write("mine")
 
 @ROOT
 def test_hidden_directories_are_empty_inside_the_kernel(tmp, used_uids):
-    secret = tmp / "labs"
-    secret.mkdir()
+    # inside the scratch dir, which stays visible even in the sandbox's private /tmp, so the hiding itself is tested
+    secret = tmp / "scratch" / "labs"
+    secret.mkdir(parents=True)
     (secret / "solutions.ipynb").write_text("{}")
     nb = new_notebook(cells=[new_code_cell(f"import os; print(os.listdir({str(secret)!r}))")])
     r = execute_notebook(nb, parameters={}, limits=LIMITS, workdir=tmp / "scratch", hide=[secret])
