@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -49,14 +48,6 @@ def write_json_atomic(path, obj) -> None:
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"export_chrome_trace: folder {str(path.parent)!r} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from ..serialization import _write_atomic  # temp file, fsync, rename (and the directory fsync)
+
+    _write_atomic(path, json.dumps(obj).encode())

@@ -10,7 +10,8 @@ import pytest
 
 import dslib
 import dslib.nn as nn
-from dslib.profiler import profile, trace
+from dslib import serialization
+from dslib.profiler import profile
 
 
 class Mlp(nn.Module):
@@ -72,11 +73,10 @@ def test_export_is_atomic_and_replaces_an_old_trace(prof, tmp_path, monkeypatch)
     path = tmp_path / "trace.json"
     path.write_text("old")
 
-    def fail(obj, f):
-        f.write('{"traceEvents": [')
+    def fail(src, dst):  # the temp file is fully written, then the rename fails
         raise OSError("disk full")
 
-    monkeypatch.setattr(trace.json, "dump", fail)
+    monkeypatch.setattr(serialization.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         prof.export_chrome_trace(path)
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["trace.json"]  # no half-written file left
