@@ -18,7 +18,7 @@ import tokenize
 from collections import defaultdict
 from pathlib import Path
 
-LINE_BUDGET = 12_000  # for the whole course framework (tensors, autograd, nn, optim, data, ...)
+LINE_BUDGET = 13_500  # for the whole course framework (tensors, autograd, nn, optim, data, ...)
 ROOT = Path(__file__).resolve().parent.parent
 
 _NOT_CODE = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT}
