@@ -21,6 +21,7 @@ from pathlib import Path
 import nbformat
 from tqdm import tqdm
 
+from autograder import scratch
 from autograder.course import CourseDir, add_check_cells, require_released
 from autograder.lab import Lab
 from autograder.steps import grade_submission
@@ -48,6 +49,7 @@ def grade_lab(course: CourseDir, lab_id: str, *, submissions: Path | None = None
 
     lab = course.lab(lab_id)
     require_released(course, lab)
+    scratch.sweep()  # scratch dirs left by an earlier grader that was killed (SIGKILL, OOM) before it could clean up
     instructor = add_check_cells(nbformat.read(lab.notebook_path, as_version=4), lab)
     released = nbformat.read(course.released_notebook(lab), as_version=4)
     subs = course.submissions(lab, Path(submissions) if submissions else None)

@@ -171,8 +171,10 @@ def give_to(path: Path, uid: int | None) -> None:
 
 
 def private_dir(prefix: str) -> Path:
-    """A fresh directory only the grader's uid can enter (mkdtemp makes it mode 700)."""
-    return Path(tempfile.mkdtemp(prefix=prefix))
+    """A fresh directory only the grader's uid can enter (mode 700), swept if the grader dies (scratch.py)."""
+    from autograder import scratch
+
+    return scratch.make(prefix)
 
 
 # ---- used by kernel_launcher, inside the child, before exec ---------------------------------------------------

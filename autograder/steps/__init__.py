@@ -22,10 +22,10 @@ Steps 1-5 are composed by `grade_submission` below; batch.py runs it over a proc
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder import scratch
 from autograder.lab import Lab
 from autograder.steps.load_submission import InvalidNotebook, load_submission
 from autograder.steps.rebuild_notebook import merge_hidden_tests, rebuild_notebook
@@ -71,7 +71,7 @@ def grade_submission(
     if visible_only:
         rebuilt.cells = [c for c in rebuilt.cells if c.metadata.get("dscourse", {}).get("part") != "hidden"]
     execute_notebook, run_checks = executor()
-    workdir = Path(tempfile.mkdtemp(prefix=f"dscourse-{lab.id}-"))
+    workdir = scratch.make(f"dscourse-{lab.id}-")
     try:
         _copy_lab_files(lab, workdir)
         result = execute_notebook(
