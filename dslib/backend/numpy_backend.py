@@ -1,6 +1,7 @@
 """The NumPy backend: dslib's reference array kernels, readable and runnable anywhere.
 
 Methods take and return np.ndarray. Shapes are tuples, `axis` may be None, an int or a tuple.
+Creation, copies, pad and matmul allocate through dslib.memory (its caching pool while that is on).
 """
 
 from __future__ import annotations
@@ -176,7 +177,11 @@ class NumpyBackend:
         return np.stack(arrays, axis=axis)
 
     def pad(self, a, pad_width, value=0.0):
-        return np.pad(a, pad_width, constant_values=value)
+        if not _memory.enabled():
+            return np.pad(a, pad_width, constant_values=value)
+        out = _memory.full(tuple(n + lo + hi for n, (lo, hi) in zip(a.shape, pad_width, strict=True)), value, a.dtype)
+        out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(a.shape, pad_width, strict=True))] = a
+        return out
 
     def flip(self, a, axis):
         return np.flip(a, axis)
@@ -223,7 +228,10 @@ class NumpyBackend:
 
     # ----- linear algebra -----
     def matmul(self, a, b):
-        return np.matmul(a, b)
+        if not _memory.enabled() or a.ndim < 2 or b.ndim < 2:
+            return np.matmul(a, b)
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])  # a pool array for the result
+        return np.matmul(a, b, out=_memory.empty(batch + (a.shape[-2], b.shape[-1]), np.result_type(a, b)))
 
     def einsum(self, eq, *ops):
         return np.einsum(eq, *ops, optimize=True)

@@ -7,6 +7,8 @@ avoids col2im (kh*kw slow strided scatter-adds over full-size arrays): it is its
 padded output gradient with the spatially flipped, transposed weight, so the backward is another
 im2col + GEMM. Strided convs use col2im, whose adds then cover only the (s*s times smaller) output grid.
 Results come back as NCHW-shaped views of NHWC memory; the next conv then transposes them for free.
+The big buffers (padded images, patch matrices, GEMM outputs via matmul(out=), col2im accumulators)
+come from dslib.memory's caching pool while it is on (np.empty otherwise): most of a conv step's bytes.
 
 Every function takes and returns np.ndarray; `torch_kernels.py` has the same functions over aten.
 """
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+from .. import memory as _memory  # the caching pool; NumPy's own allocation while it is off
 
 # ----- convolution -----
 
@@ -32,15 +36,25 @@ def _windows(xp, kh, kw, sh, sw, dh, dw, ho, wo):
     return as_strided(xp, shape, strides, writeable=False)
 
 
+def _contiguous(a):
+    """`a` if C-contiguous, else a C-contiguous copy (from the pool while it is on)."""
+    return a if a.flags.c_contiguous else _memory.copy(a)
+
+
 def _pad_nhwc(x, top, bottom, left, right):
-    """Zero-pad an NHWC array (negative amounts crop); always returns a fresh C-contiguous array."""
+    """Zero-pad an NHWC array (negative amounts crop); returns a C-contiguous array."""
     n, h, w, c = x.shape
     x = x[:, max(-top, 0) : h - max(-bottom, 0), max(-left, 0) : w - max(-right, 0)]
     top, bottom, left, right = max(top, 0), max(bottom, 0), max(left, 0), max(right, 0)
     if not (top or bottom or left or right):
-        return np.ascontiguousarray(x)
-    out = np.zeros((n, x.shape[1] + top + bottom, x.shape[2] + left + right, c), x.dtype)
-    out[:, top : top + x.shape[1], left : left + x.shape[2]] = x
+        return _contiguous(x)
+    h, w = x.shape[1], x.shape[2]
+    out = _memory.empty((n, top + h + bottom, left + w + right, c), x.dtype)
+    out[:, :top] = 0  # zero only the border, write the interior once
+    out[:, top + h :] = 0
+    out[:, top : top + h, :left] = 0
+    out[:, top : top + h, left + w :] = 0
+    out[:, top : top + h, left : left + w] = x
     return out
 
 
@@ -49,11 +63,19 @@ def _im2col(xp, kh, kw, stride, dilation, ho, wo, groups):
     n, c = xp.shape[0], xp.shape[3]
     win = _windows(xp, kh, kw, *stride, *dilation, ho, wo)
     m = n * ho * wo
-    if groups == 1:
-        return win.reshape(m, kh * kw * c)  # the one contiguous copy
-    cg = c // groups
-    win = win.reshape(n, ho, wo, kh, kw, groups, cg).transpose(5, 0, 1, 2, 3, 4, 6)
-    return win.reshape(groups, m, kh * kw * cg)
+    if groups > 1:
+        win = win.reshape(n, ho, wo, kh, kw, groups, c // groups).transpose(5, 0, 1, 2, 3, 4, 6)
+    cols = _memory.empty(win.shape, xp.dtype)
+    np.copyto(cols, win)  # the one contiguous copy
+    return cols.reshape(m, kh * kw * c) if groups == 1 else cols.reshape(groups, m, kh * kw * c // groups)
+
+
+def _matmul(a, b):
+    """a @ b for 2-D or equally batched 3-D operands, written into a pool array while the pool is on."""
+    if not _memory.enabled():
+        return np.matmul(a, b)
+    out = _memory.empty(a.shape[:-1] + b.shape[-1:], np.result_type(a, b))
+    return np.matmul(a, b, out=out)
 
 
 def _weight_matrix(w, groups):
@@ -68,9 +90,9 @@ def _weight_matrix(w, groups):
 def _gemm(cols, wmat, groups):
     """cols @ wmat -> (N*Ho*Wo, O) in NHWC order."""
     if groups == 1:
-        return cols @ wmat
-    out = np.matmul(cols, wmat)  # (G, M, O/G)
-    return out.transpose(1, 0, 2).reshape(cols.shape[1], -1)
+        return _matmul(cols, wmat)
+    out = _matmul(cols, wmat)  # (G, M, O/G)
+    return _memory.copy(out.transpose(1, 0, 2)).reshape(cols.shape[1], -1)
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation, groups, keep_cols=True):
@@ -93,7 +115,7 @@ def conv2d_backward(grad, x, w, cols, stride, padding, dilation, groups, needs):
     n, _, h, wd = x.shape
     o, cg, kh, kw = w.shape
     ho, wo = grad.shape[2], grad.shape[3]
-    g_nhwc = np.ascontiguousarray(grad.transpose(0, 2, 3, 1))  # free when grad is already channels-last
+    g_nhwc = _contiguous(grad.transpose(0, 2, 3, 1))  # free when grad is already channels-last
     gx = gw = gb = None
     if needs[1]:
         if cols is None:
@@ -130,15 +152,15 @@ def _conv2d_input_grad_col2im(g_nhwc, w, in_hw, stride, padding, dilation, group
     wmat = _weight_matrix(w, groups)
     g_mat = g_nhwc.reshape(n * ho * wo, o)
     if groups == 1:
-        dcols = g_mat @ wmat.T  # (M, kh*kw*C)
+        dcols = _matmul(g_mat, wmat.T)  # (M, kh*kw*C)
     else:
         g_grp = g_mat.reshape(-1, groups, o // groups).transpose(1, 0, 2)  # (G, M, O/G)
-        dcols = np.matmul(g_grp, wmat.transpose(0, 2, 1))  # (G, M, kh*kw*C/G)
+        dcols = _matmul(g_grp, wmat.transpose(0, 2, 1))  # (G, M, kh*kw*C/G)
         dcols = dcols.reshape(groups, -1, kh, kw, cg).transpose(1, 2, 3, 0, 4)
     dcols = dcols.reshape(n, ho, wo, kh, kw, c)
     hp = max(in_hw[0] + 2 * ph, sh * (ho - 1) + dh * (kh - 1) + 1)
     wp = max(in_hw[1] + 2 * pw, sw * (wo - 1) + dw * (kw - 1) + 1)
-    gxp = np.zeros((n, hp, wp, c), g_nhwc.dtype)
+    gxp = _memory.zeros((n, hp, wp, c), g_nhwc.dtype)
     for i in range(kh):
         for j in range(kw):
             rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)

@@ -1,8 +1,11 @@
 """Counters of the caching allocator and `summary()`, its table in the style of torch.cuda.memory_summary.
 
-The pool calls `on_alloc` / `on_free` / `on_segment` under its lock; `as_dict()` is what
+The pool calls `on_alloc` / `on_free` / `on_map` / `on_unmap` under its lock; `as_dict()` is what
 `dslib.memory.memory_stats()` returns. Sizes are bytes. "allocated" counts whole blocks (rounded sizes,
-as PyTorch's allocated_bytes); "requested" counts the bytes the callers asked for.
+as PyTorch's allocated_bytes); "requested" counts the bytes the callers asked for; "reserved" counts
+the mapped pages of the pool's segments (address space reserved but never touched is not memory).
+Fragmentation is 1 - peak allocated / peak reserved: the share of the memory the pool held at its
+highest that no live block used when live blocks were at their highest (0 for a perfect allocator).
 Tests: .venv/bin/pytest tests/dslib/memory -q
 """
 
@@ -21,10 +24,10 @@ class Stats:
     num_allocs: int = 0  # every allocation served by the pool
     num_cache_hits: int = 0  # allocations served from a cached free block, without a new segment
     num_frees: int = 0
-    num_segments: int = 0  # segments now held
-    num_segment_allocs: int = 0  # segments ever obtained from NumPy
-    num_segment_frees: int = 0  # segments handed back (empty_cache, OOM retry)
-    num_alloc_retries: int = 0  # times a failed segment allocation emptied the cache and retried
+    num_segments: int = 0  # address ranges reserved (one per pool unless one fills up)
+    num_pages_mapped: int = 0  # pages given memory (the cache misses' cost)
+    num_pages_unmapped: int = 0  # pages handed back (empty_cache, OOM retry)
+    num_alloc_retries: int = 0  # times mapping past the limit emptied the cache and retried
     num_ooms: int = 0  # MemoryErrors raised
 
     def on_alloc(self, size: int, requested: int, hit: bool) -> None:
@@ -39,16 +42,14 @@ class Stats:
         self.requested -= requested
         self.num_frees += 1
 
-    def on_segment(self, size: int, added: bool) -> None:
-        if added:
-            self.reserved += size
-            self.num_segments += 1
-            self.num_segment_allocs += 1
-            self.peak_reserved = max(self.peak_reserved, self.reserved)
-        else:
-            self.reserved -= size
-            self.num_segments -= 1
-            self.num_segment_frees += 1
+    def on_map(self, nbytes: int, page: int) -> None:
+        self.reserved += nbytes
+        self.num_pages_mapped += nbytes // page
+        self.peak_reserved = max(self.peak_reserved, self.reserved)
+
+    def on_unmap(self, nbytes: int, page: int) -> None:
+        self.reserved -= nbytes
+        self.num_pages_unmapped += nbytes // page
 
     def reset_peak(self) -> None:
         self.peak_allocated, self.peak_reserved = self.allocated, self.reserved
@@ -56,7 +57,7 @@ class Stats:
     def reset_accumulated(self) -> None:
         """Zero the event counters (allocs, hits, frees, retries, OOMs), as torch's reset_accumulated_memory_stats."""
         self.num_allocs = self.num_cache_hits = self.num_frees = 0
-        self.num_segment_allocs = self.num_segment_frees = self.num_alloc_retries = self.num_ooms = 0
+        self.num_pages_mapped = self.num_pages_unmapped = self.num_alloc_retries = self.num_ooms = 0
 
     def as_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -90,12 +91,12 @@ def summary(stats: dict, enabled: bool, limit: int | None) -> str:
         ("Reserved memory", format_bytes(stats["reserved_bytes"])),
         ("Peak allocated memory", format_bytes(stats["peak_allocated_bytes"])),
         ("Peak reserved memory", format_bytes(stats["peak_reserved_bytes"])),
-        ("Fragmentation at peak", f"{100 * stats['fragmentation']:.1f} %"),
+        ("Fragmentation (1 - peak alloc/reserved)", f"{100 * stats['fragmentation']:.1f} %"),
         ("Allocations", str(stats["num_allocs"])),
         ("Served from cache", f"{stats['num_cache_hits']} ({100 * stats['cache_hit_rate']:.1f} %)"),
         ("Frees", str(stats["num_frees"])),
-        ("Segments held", str(stats["num_segments"])),
-        ("Segments obtained / released", f"{stats['num_segment_allocs']} / {stats['num_segment_frees']}"),
+        ("Segments (reserved ranges)", str(stats["num_segments"])),
+        ("Pages mapped / unmapped", f"{stats['num_pages_mapped']} / {stats['num_pages_unmapped']}"),
         ("OOM retries / OOMs raised", f"{stats['num_alloc_retries']} / {stats['num_ooms']}"),
     ]
     width = max(len(k) for k, _ in rows)
