@@ -79,6 +79,7 @@ def clip_grads_with_norm_(parameters, max_norm: float, total_norm: Tensor) -> No
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False) -> Tensor:
     """Clip the gradients' joint norm to max_norm in place; returns the norm before clipping (a Tensor)."""
+    parameters = [parameters] if isinstance(parameters, Tensor) else list(parameters)  # a generator is read twice
     grads = _grads(parameters)
     total_norm = get_total_norm(grads, norm_type, error_if_nonfinite)
     clip_grads_with_norm_(parameters, max_norm, total_norm)

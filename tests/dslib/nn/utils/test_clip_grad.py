@@ -55,6 +55,17 @@ def test_clip_grad_norm_scales_to_max_norm_in_place():
     assert get_total_norm([p.grad for p in ours]).item() == pytest.approx(1.0, rel=1e-5)
 
 
+def test_clip_grad_norm_of_a_generator_clips_like_a_list_as_model_parameters_is_passed():
+    """model.parameters() is a generator: it is read once for the norm and must still be there for the scaling."""
+    ours, theirs = _params_with_grads("numpy", scale=10.0)
+    total = clip_grad_norm_((p for p in ours), 1.0)
+    want = torch.nn.utils.clip_grad_norm_((q for q in theirs), 1.0)
+    np.testing.assert_allclose(_np(total), want.numpy(), rtol=1e-6)
+    assert get_total_norm([p.grad for p in ours]).item() == pytest.approx(1.0, rel=1e-5)
+    for p, q in zip(ours, theirs):
+        np.testing.assert_allclose(_np(p.grad), q.grad.numpy(), rtol=1e-6, atol=1e-7)
+
+
 def test_clip_grad_norm_in_float64_matches_torch(device):
     ours, theirs = _params_with_grads(device, scale=3.0, dtype="float64")
     total = clip_grad_norm_(ours, 1.0)
