@@ -1,6 +1,7 @@
 """labs/01-autograd: the source notebook runs top to bottom in FAST mode within its time budget (and its hidden
-check passes on what it saved); its manifest and cells follow the lab format (labs/README.md; the checks every lab shares are in test_lab_format.py); the released
-form hides every solution and hidden test, and each stub names its task; every test fails on the stubs."""
+check passes on what it saved); its manifest and cells follow the lab format (labs/README.md); the released
+form hides every solution and hidden test, and each stub names its task; every test fails on the stubs.
+The format checks every lab shares are in test_lab_format.py."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """labs/02-resnet: the source notebook runs top to bottom in FAST mode within its time budget (and its hidden
 check passes on the model it saved, and fails on a missing, foreign or untrained one); its manifest and cells
-follow the lab format (labs/README.md; the checks every lab shares are in test_lab_format.py); the released form hides every solution and hidden test, each stub names
-its task; every visible and hidden test fails on the stubs."""
+follow the lab format (labs/README.md); the released form hides every solution and hidden test, each stub names
+its task; every visible and hidden test fails on the stubs.
+The format checks every lab shares are in test_lab_format.py."""
 
 from __future__ import annotations
 

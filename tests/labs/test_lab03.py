@@ -1,6 +1,6 @@
 """labs/03-training: the source notebook runs top to bottom in FAST mode within its time budget (and its hidden check
 passes on the model it saved, and fails on a missing, foreign, untrained or off-schedule one); its manifest and
-cells follow the lab format (labs/README.md; the checks every lab shares are in test_lab_format.py); every hidden part blocks the reference it re-implements, by names
+cells follow the lab format (labs/README.md); every hidden part blocks the reference it re-implements, by names
 that exist; the released form hides every solution and hidden test, each stub names its task; every visible and
 hidden test fails on the stubs.
 
@@ -9,6 +9,8 @@ minute each on 2 busy cores, so they are marked slow:
 
     .venv/bin/pytest tests/labs/test_lab03.py -q            # the format, check and release tests
     .venv/bin/pytest tests/labs/test_lab03.py -q -m slow    # the FAST runs
+
+The format checks every lab shares are in test_lab_format.py.
 """
 
 from __future__ import annotations

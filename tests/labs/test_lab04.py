@@ -1,6 +1,6 @@
 """labs/04-vit: the source notebook runs top to bottom in FAST mode within its time budget (and its hidden check
 passes on the DS-ViT it saved, and fails on a missing, foreign, half-unlocked or untrained one); its manifest and
-cells follow the lab format (labs/README.md; the checks every lab shares are in test_lab_format.py); the released form hides every solution and hidden test, each stub
+cells follow the lab format (labs/README.md); the released form hides every solution and hidden test, each stub
 names its task; every visible and hidden test fails on the stubs.
 
 The two tests that run the whole notebook (papermill, and in-process in the grader's order) train the model for
@@ -8,6 +8,8 @@ about a minute each on 2 quiet cores, so they are marked slow:
 
     .venv/bin/pytest tests/labs/test_lab04.py -q            # the format and release checks (seconds)
     .venv/bin/pytest tests/labs/test_lab04.py -q -m slow    # the FAST runs
+
+The format checks every lab shares are in test_lab_format.py.
 """
 
 from __future__ import annotations
