@@ -8,6 +8,8 @@ would call, so the "torch" device pays only dslib's Python overhead on top of Py
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 aten = torch.ops.aten
@@ -95,3 +97,30 @@ def log_softmax_forward(x, dim):
 
 def log_softmax_backward(grad, out, dim):
     return aten._log_softmax_backward_data(grad, out, dim, out.dtype)
+
+
+# ----- fused elementwise kernels (dslib/graph/kernels.py) -----
+
+
+@contextlib.contextmanager
+def one_thread():
+    """torch on one intra-op thread inside: a fused kernel's blocks are too small to split (a fork/join per call
+    costs more than it saves, and on a loaded machine a descheduled thread stalls every call)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _relu(x, out=None):
+    return torch.clamp_min(x, 0, out=out)  # torch.relu has no out=
+
+
+# torch functions with out= equal to dslib's elementwise ops' forwards (a tensor first), by op class name
+FUSED_CALLS = {
+    "Add": torch.add, "Sub": torch.sub, "Mul": torch.mul, "Div": torch.div, "Neg": torch.neg, "Exp": torch.exp,
+    "Log": torch.log, "Log1p": torch.log1p, "Sqrt": torch.sqrt, "Rsqrt": torch.rsqrt, "Abs": torch.abs,
+    "Sin": torch.sin, "Cos": torch.cos, "Tanh": torch.tanh, "Sigmoid": torch.sigmoid, "Relu": _relu,
+}  # fmt: skip

@@ -8,6 +8,16 @@ Every node defines one value, once. Kinds:
   op     a dslib `Function`: replay calls `target.forward(ctx, *arrays, **kwargs)`, the backend kernel
   call   a dslib api function that bypasses `Function.apply` (comparisons, argmax, isfinite, ...)
   fused  a chain of elementwise ops run as one kernel (`passes/fusion.py`)
+Training graphs (a captured forward + backward + optimizer step, see training.py) add:
+  backward  a Function's backward: args (forward node, grad node, *saved nodes); its value is the tuple of
+            input gradients, already fitted to each input's shape and dtype; meta is a list of metas
+  getitem   args (backward node, i): the i-th gradient of that tuple
+  effect    an ordered side effect, replayed in order and never dropped or merged: `setgrad` (accumulate
+            into a leaf's .grad), `cleargrad` (p.grad = None), `assign` (an in-place write into a
+            parameter/buffer/input), `call` (an opaque method such as optimizer.step()); target: an `Effect`
+Attributes: `needs_grad` (an op's ctx.needs_input_grad when its ctx is kept for a backward node, else None),
+`phase` ("forward", "backward" or "update"), `effect` (True: a pass must keep it, in order, unmerged; also set
+on ops that update state in place, BatchNorm in train mode).
 
 `args` is a template: nested tuples/lists/dicts whose `Node` leaves are replaced by arrays at replay.
 `print(graph)` shows one line per node, `%5 = matmul(%3, %fc1.weight) : float32[64, 128]`.
@@ -16,8 +26,13 @@ Every node defines one value, once. Kinds:
 from __future__ import annotations
 
 
+def meta_of(array) -> tuple:
+    """(shape tuple, dtype name) of a raw array: a node's `meta`."""
+    return tuple(array.shape), str(array.dtype).replace("torch.", "")
+
+
 class Node:
-    __slots__ = ("kind", "target", "args", "kwargs", "meta", "name", "value")
+    __slots__ = ("kind", "target", "args", "kwargs", "meta", "name", "value", "needs_grad", "phase", "effect", "aux")
 
     def __init__(self, kind, target=None, args=(), kwargs=None, meta=None, name=None, value=None):
         self.kind = kind
@@ -27,11 +42,19 @@ class Node:
         self.meta = meta  # (shape tuple, dtype name) of the value
         self.name = name
         self.value = value  # const: the array; param: the live Tensor
+        self.needs_grad = None  # op: ctx.needs_input_grad, when a backward node uses its ctx
+        self.phase = "forward"  # forward / backward / update: where in the step it was recorded
+        self.effect = kind == "effect"  # a side effect: kept by DCE, never merged by CSE, never reordered
+        self.aux = None  # backward: (input metas, tensor positions) for FunctionNode; else None
 
     @property
     def op_name(self) -> str:
         if self.kind == "fused":
             return "fused[" + ", ".join(n.op_name for n in self.target.nodes) + "]"
+        if self.kind == "getitem":
+            return "getitem"
+        if self.kind == "backward":
+            return self.target.__name__.lower() + ".backward"
         return getattr(self.target, "__name__", str(self.target)).lower()
 
     def inputs(self) -> list:
@@ -39,6 +62,13 @@ class Node:
         out: list = []
         walk(self.args, out.append)
         walk(self.kwargs, out.append)
+        return out
+
+    def value_inputs(self) -> list:
+        """The nodes whose *values* this node reads: a backward node reads its forward node's ctx only."""
+        out = self.inputs()
+        if self.kind == "backward":
+            out.pop(0)
         return out
 
     def __repr__(self):
@@ -104,7 +134,7 @@ class Graph:
         """Give op nodes consecutive names %0, %1, ... in order (inputs and params keep theirs)."""
         k = 0
         for n in self.nodes:
-            if n.kind in ("op", "call", "fused"):
+            if n.kind not in ("input", "param", "const"):
                 n.name, k = str(k), k + 1
 
     def count(self, kind=None) -> int:
@@ -112,7 +142,12 @@ class Graph:
 
     def __str__(self):
         lines = ["graph("]
+        sections = len({n.phase for n in self.nodes if n.kind != "input"}) > 1  # a training graph: mark phases
+        phase = None
         for n in self.nodes:
+            if sections and n.phase != phase and n.kind != "input":  # (inputs are the signature, on top)
+                phase = n.phase
+                lines.append(f"  # ---- {phase} ----")
             lines.append("  " + _format(n))
         lines.append(f"  return {_fmt_arg(self.outputs)}")
         lines.append(")")
@@ -125,7 +160,9 @@ class Graph:
         for n in self.nodes:
             label = f"%{n.name}" if n.kind in ("input", "param", "const") else f"%{n.name} = {n.op_name}"
             label += "\\n" + _fmt_type(n.meta)
-            style = ', style=filled, fillcolor="#dde8ff"' if n.kind in ("input", "param") else ""
+            color = "#dde8ff" if n.kind in ("input", "param") else _PHASE_COLOR.get(n.phase)
+            style = f', style=filled, fillcolor="{color}"' if color else ""
+            style += ", shape=octagon" if n.effect else ""
             out.append(f'  {ids[n]} [label="{label}"{style}];')
             for i in dict.fromkeys(n.inputs()):
                 out.append(f"  {ids[i]} -> {ids[n]};")
@@ -135,9 +172,14 @@ class Graph:
         return "\n".join(out)
 
 
+_PHASE_COLOR = {"backward": "#ffe4dd", "update": "#ddffe4"}
+
+
 def _fmt_type(meta) -> str:
     if meta is None:
         return "?"
+    if isinstance(meta, list):  # a backward node's tuple of gradients
+        return "(" + ", ".join("None" if m is None else _fmt_type(m) for m in meta) + ")"
     shape, dtype = meta
     return f"{dtype}[{', '.join(str(s) for s in shape)}]"
 
@@ -168,4 +210,10 @@ def _format(n: Node) -> str:
         shown = f" {v.item()!r}" if getattr(v, "ndim", 1) == 0 else ""
         return f"%{n.name} = const{shown} : {t}"
     parts = [_fmt_arg(a) for a in n.args] + [f"{k}={_fmt_arg(v)}" for k, v in n.kwargs.items()]
+    if n.kind == "backward":  # linear.backward(ctx of %fwd, grad, saved values...)
+        return f"%{n.name} = {n.op_name}(ctx={parts[0]}, {', '.join(parts[1:])}) : {t}"
+    if n.kind == "getitem":
+        return f"%{n.name} = {parts[0]}[{parts[1]}] : {t}"
+    if n.kind == "effect" and n.meta is None:
+        return f"{n.op_name}({', '.join(parts)})"
     return f"%{n.name} = {n.op_name}({', '.join(parts)}) : {t}"

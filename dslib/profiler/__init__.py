@@ -9,7 +9,9 @@
     print(prof.find_redundancy())                                        # recomputed ops, needless copies
 
 profile.py records (wall time, FLOPs, bytes moved, memory, calls), averages.py groups and prints, trace.py writes
-the Chrome trace, redundancy.py finds wasted work. Tests: .venv/bin/pytest tests/dslib/profiler -q
+the Chrome trace, redundancy.py finds wasted work. Calling a dslib.compile'd function inside the block records
+its replay node by node (conv2d, fused[mul, add, relu], conv2d.backward, sgd.step) with a Phase column.
+Tests: .venv/bin/pytest tests/dslib/profiler -q
 """
 
 from .averages import FunctionAverage, KeyAverages

@@ -4,7 +4,8 @@
 
 Ops are grouped by op class (MatMul), backward ops by node (MatMulBackward), modules by path (MLP.fc1 [Linear]).
 Self time is a row's time minus the time of the events nested in it (only modules nest); self % is out of the
-sum of all self times, i.e. of the time the events cover.
+sum of all self times, i.e. of the time the events cover. A profile of a compiled graph's replay has rows named
+by graph node (conv2d, conv2d.backward, sgd.step) and a Phase column (forward / backward / update).
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ _SORT_KEYS = {
 }  # fmt: skip
 
 
+_PHASES = ("forward", "update")  # categories only replayed graph nodes have (dslib/graph/executor.py)
+
+
 @dataclass
 class FunctionAverage:
     key: str
-    cat: str  # "op", "backward" or "module"
+    cat: str  # "op", "backward" or "module"; a replayed graph node: its phase, "forward"/"backward"/"update"
     shapes: tuple | None = None  # the input shapes when grouped by them
     calls: int = 0
     total_ns: int = 0
@@ -45,18 +49,20 @@ class KeyAverages(list):
         rows = sorted(self, key=lambda r: -getattr(r, attr))[:row_limit]
         total = max(sum(r.self_ns for r in self), 1)
         show_shapes = any(r.shapes is not None for r in self)
+        phase = any(r.cat in _PHASES for r in self)  # a replayed graph: show each row's phase
         head = ["Name", "Self time", "Self %", "Total time", "Calls", "FLOPs", "GFLOP/s", "Bytes moved", "Alloc"]
+        head[1:1] = ["Phase"] * phase
         lines = [head + (["Input shapes"] if show_shapes else [])]
         for r in rows:
             line = [
-                r.key, _time(r.self_ns), f"{100 * r.self_ns / total:.1f}%", _time(r.total_ns), str(r.calls),
+                r.key, *[r.cat] * phase, _time(r.self_ns), f"{100 * r.self_ns / total:.1f}%", _time(r.total_ns), str(r.calls),
                 _si(r.flops), f"{r.flops / r.self_ns:.2f}" if r.flops and r.self_ns else "",
                 _si(r.nbytes, "B"), _si(r.alloc, "B"),
             ]  # fmt: skip
             lines.append(line + ([str(list(r.shapes)) if r.shapes else ""] if show_shapes else []))
         widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
         text = [
-            "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
+            "  ".join(c.ljust(w) if i <= phase else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
             + ("  " + line[-1] if show_shapes else "")
             for line in lines
         ]

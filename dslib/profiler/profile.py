@@ -17,6 +17,11 @@ profiling runs exactly the code it would run without it. The time the profiler s
 taken off the clock, so module times do not include it. Only the thread that entered the block is recorded, and
 one profile records at a time (a second one raises).
 
+Compiled graphs (dslib.compile): a replay records one event per executed node instead of eager ops, named by the
+node's op_name ("conv2d", "fused[mul, add, relu]", "conv2d.backward", "sgd.step"), with the node's phase
+("forward", "backward", "update") as the category and its kind (op, fused, backward, effect) as `type`; bytes
+moved = its array inputs + outputs; no FLOPs. See Executor.__call__ (dslib/graph/executor.py).
+
 Counts: FLOPs follow dslib.utils.flops (a multiply-add is 2 FLOPs). The backward op of a matmul-like op (matmul,
 linear, conv2d, einsum) counts 2 x its forward multiply-adds per input gradient it computes (each is one matmul of
 the same size); other backward ops count 0. Bytes moved = nbytes of the tensor inputs + the output; a view (an
@@ -26,6 +31,7 @@ newly allocated outputs.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import weakref
@@ -46,7 +52,7 @@ class Event:
     """One op call, backward op or module call. Times are ns since the profile began (bookkeeping excluded)."""
 
     name: str  # op class (MatMul), backward node (MatMulBackward) or module path (MLP.fc1)
-    cat: str  # "op", "backward" or "module"
+    cat: str  # "op", "backward" or "module"; a replayed graph node: its phase, "forward"/"backward"/"update"
     start: int
     end: int = 0
     module: str = ""  # path of the innermost module the event ran in ("" = none)
@@ -190,6 +196,31 @@ class profile:  # noqa: N801 - mirrors torch.profiler.profile
             self._stack.pop()
         self._record(ev, began)
 
+    @contextlib.contextmanager
+    def replaying(self):
+        """While a compiled graph replays: its nodes are recorded by _record_node, the eager wrappers pause."""
+        self._state = "replaying"
+        try:
+            yield
+        finally:
+            self._state = "recording"
+
+    def _record_node(self, node, env: dict, t0: int):
+        """One event for a replayed graph node (dslib/graph/executor.py), category = its phase."""
+        if node.kind in _NOT_RUN:
+            return
+        t1, began = self._now(), time.perf_counter_ns()
+        ev = Event(node.op_name, node.phase, t0, t1, self._stack[-1][0].name if self._stack else "", node.kind)
+        ins = [v for v in map(env.get, node.value_inputs()) if hasattr(v, "nbytes")]
+        out = env.get(node)
+        outs = out if isinstance(out, (tuple, list)) else (out,)  # a backward node: its input gradients
+        out_bytes = sum(int(a.nbytes) for a in outs if hasattr(a, "nbytes"))
+        ev.nbytes = sum(int(a.nbytes) for a in ins) + out_bytes
+        ev.alloc = out_bytes if self.profile_memory else 0
+        if self.record_shapes:
+            ev.shapes, ev.dtypes = tuple(tuple(a.shape) for a in ins), tuple(str(dtypes.from_raw(a.dtype)) for a in ins)
+        self._record(ev, began)
+
     # ----- results -----
     def _check_done(self, what: str):
         if self._state != "done":
@@ -211,6 +242,15 @@ class profile:  # noqa: N801 - mirrors torch.profiler.profile
         """Ops recomputed on the same inputs, and needless transposes / copies (see dslib.profiler.redundancy)."""
         self._check_done("find_redundancy()")
         return redundancy.find(self.events, self._values)
+
+
+_NOT_RUN = ("input", "param", "const", "getitem")  # graph nodes a replay only reads or indexes: no event
+
+
+def replay_recorder() -> profile | None:
+    """The profile recording this thread, or None: an Executor replay records its nodes into it."""
+    p = _active
+    return p if p is not None and p._state == "recording" and p._tid == threading.get_ident() else None
 
 
 def _timed_forward(prof: profile, original: classmethod) -> classmethod:

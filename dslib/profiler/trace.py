@@ -15,6 +15,8 @@ import json
 import os
 from pathlib import Path
 
+_CATS = {"op": "cpu_op", "backward": "cpu_op,backward", "module": "python_function,module"}
+
 
 def chrome_trace(events, tid: int) -> dict:
     pid = os.getpid()
@@ -36,7 +38,7 @@ def chrome_trace(events, tid: int) -> dict:
         for name, value in (("FLOPs", ev.flops), ("bytes moved", ev.nbytes), ("bytes allocated", ev.alloc)):
             if value:
                 args[name] = value
-        cat = {"op": "cpu_op", "backward": "cpu_op,backward", "module": "python_function,module"}[ev.cat]
+        cat = _CATS.get(ev.cat, ev.cat)  # (a replayed graph node: its phase, forward or update)
         out.append(
             {"ph": "X", "cat": cat, "name": ev.name, "pid": pid, "tid": tid, "ts": ev.start / 1e3,
              "dur": (ev.end - ev.start) / 1e3, "args": args}

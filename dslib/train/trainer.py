@@ -14,6 +14,11 @@ is stepped after every optimizer step. With `amp_dtype` the forward pass and los
 `dslib.autocast` and, for float16, the loss is scaled by a GradScaler (Micikevicius et al. 2018, "Mixed
 Precision Training"); gradients are unscaled before clipping.
 
+With `compile=True` each optimizer step (forward, backward, optimizer and scheduler step) is captured once
+by `dslib.compile` and replayed from its static graph, with results equal to eager mode; configurations the
+graph cannot capture (gradient accumulation, GradScaler, batch mixing, a scheduler that is not a dslib
+LRScheduler) raise a ValueError at construction.
+
 Exact resume: a checkpoint is taken between optimizer steps and holds the model, optimizer, scheduler,
 scaler, mixing state, dslib's random state, the epoch, the position in the epoch and the history. The
 loader must make each epoch's order a function of the epoch (`set_epoch`) and start mid-epoch without
@@ -105,6 +110,7 @@ class Trainer:
         keep_checkpoints: int = 3,  # the newest k checkpoint files are kept
         progress: bool = True,  # tqdm progress bars
         log_every: int = 50,  # optimizer steps per history record (and one at every epoch's end)
+        compile: bool = False,  # noqa: A002 - capture each step with dslib.compile and replay it
     ):
         if not isinstance(model, Module):
             raise TypeError(f"Trainer: model must be a dslib.nn.Module, got {type(model).__name__}")
@@ -135,6 +141,7 @@ class Trainer:
 
             grad_scaler = GradScaler()
         self.scaler = grad_scaler
+        self._step_fn = self._compile_step() if compile else None
         self.checkpoint_dir = None if checkpoint_dir is None else os.fspath(checkpoint_dir)
         self.history = History()
         self.last_eval: EvalResult | None = None
@@ -192,7 +199,10 @@ class Trainer:
             for batch in batches:
                 group_start = self.batch - self.batch % n
                 group_size = min(n, n_batches - group_start)
-                self._forward_backward(batch, group_size)
+                if self._step_fn is not None:
+                    self._compiled_step(batch)
+                else:
+                    self._forward_backward(batch, group_size)
                 self.batch += 1
                 bar.update(1)
                 if self.batch == group_start + group_size:
@@ -231,7 +241,56 @@ class Trainer:
                 self._win["correct"].append((logits.argmax(dim=1) == labels).sum())
             self._win["samples"] += b
 
+    def _compile_step(self):
+        """The compiled one-batch training step (compile=True), or a ValueError naming what it cannot capture."""
+        from ..graph import compile as graph_compile
+        from ..optim.lr_scheduler import LRScheduler
+
+        unsupported = [
+            (self.accumulation_steps != 1, f"accumulation_steps={self.accumulation_steps} (use 1)"),
+            (self.scaler is not None, "a GradScaler (float16 amp; use amp_dtype=dslib.bfloat16 or None)"),
+            (self.mixing is not None, "batch mixing (it draws random numbers)"),
+            (self.scheduler is not None and not isinstance(self.scheduler, LRScheduler), "a non-dslib scheduler"),
+        ]
+        bad = [why for cond, why in unsupported if cond]
+        if bad:
+            raise ValueError(f"Trainer(compile=True) cannot capture {', '.join(bad)}; pass compile=False for these")
+
+        def step(x, y):
+            with autocast_context(self.device, self.amp_dtype):
+                logits = self.model(x)
+                loss = self.loss_fn(logits, y)
+            (loss / 1).backward()  # (as the eager loop's loss / group_size)
+            if self.clip_grad_norm is not None:
+                from ..nn.utils import clip_grad_norm_
+
+                clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], self.clip_grad_norm)
+            self.optimizer.step()
+            self.optimizer.zero_grad()
+            if self.scheduler is not None:
+                self.scheduler.step()
+            with no_grad():
+                correct = (logits.argmax(dim=1) == y).sum() if y.ndim == 1 else None
+            return loss.detach(), correct
+
+        return graph_compile(step)
+
+    def _compiled_step(self, batch):
+        x, y = split_batch(batch, self.device)
+        self._win["lr"] = float(self.optimizer.param_groups[0]["lr"])  # the lr this step uses
+        loss, correct = self._step_fn(x, y)
+        b = y.shape[0]
+        with no_grad():
+            self._win["loss"].append(loss.float() * b)
+        if correct is not None:
+            self._win["correct"].append(correct)
+        self._win["samples"] += b
+
     def _optimizer_step(self):
+        if self._step_fn is not None:  # compile=True: the captured step already updated everything
+            self.step += 1
+            self._win["steps"] += 1
+            return
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         if self.clip_grad_norm is not None:
             from ..nn.utils import clip_grad_norm_

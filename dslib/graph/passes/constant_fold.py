@@ -2,6 +2,7 @@
 
 Parameters and inputs are never constants (they are read at every call), so only work on values fixed at
 capture folds: arithmetic on numbers, on tensors created inside the function, masks built from shapes.
+Effects (`node.effect`) never fold: they must run at every call.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ def constant_fold(graph: Graph) -> int:
     folded = 0
     for n in graph.nodes:
         srcs = n.inputs()
-        if n.kind in ("op", "call", "fused") and srcs and all(s.kind == "const" for s in srcs):
+        if n.kind in ("op", "call", "fused") and not n.effect and srcs and all(s.kind == "const" for s in srcs):
             n.value = run_node(n, {s: s.value for s in srcs})
             n.kind, n.target, n.args, n.kwargs = "const", None, (), {}
             n.name = "k" + n.name

@@ -2,7 +2,8 @@
 
 The key of a node is (op, its inputs after earlier merges, its other arguments); nodes whose arguments
 cannot be hashed (an inline array) are left alone. Small constants with equal values merge too, so
-`x * 2` and `y * 2` end up reading one 0-d constant.
+`x * 2` and `y * 2` end up reading one 0-d constant. Effects and ops whose ctx a backward node uses
+(`needs_grad`) are never merged: each has its own side effect or its own saved values.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _node_key(n: Node, canon):
         if getattr(v, "ndim", 1) != 0:
             return None
         return ("const", n.meta, type(v).__name__, str(getattr(v, "device", "")), v.item())
-    if n.kind not in ("op", "call"):
+    if n.kind not in ("op", "call") or n.effect or n.needs_grad is not None:
         return None
     try:
         return (n.kind, n.target, _key(n.args, canon), _key(n.kwargs, canon))

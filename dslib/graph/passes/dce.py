@@ -1,6 +1,7 @@
-"""Dead-code elimination: drop every node that no output depends on (inputs stay: they are the signature).
+"""Dead-code elimination: drop every node that neither an output nor a side effect depends on.
 
-Safe because captured ops are pure: capture rejects in-place updates, so no op matters for its side effects.
+Inputs stay (they are the signature), and so do effects (`node.effect`: setgrad, optimizer steps, assigns,
+BatchNorm's running-stat update) and everything they read. Every other captured op is pure.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ def dead_code_elimination(graph: Graph) -> int:
     live: set = set()
     walk(graph.outputs, live.add)
     for node in reversed(graph.nodes):
-        if node in live:
+        if node in live or node.effect:
+            live.add(node)
             live.update(node.inputs())
     before = len(graph.nodes)
     graph.nodes = [n for n in graph.nodes if n in live or n.kind == "input"]
