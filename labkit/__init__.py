@@ -31,6 +31,7 @@ _ATTENTION_WIDGETS = (
     "window_attention_to_full",
 )
 _SCHEDULE_WIDGETS = ("ScheduleExplorer", "reference_schedule", "schedule_explorer", "schedule_figure")
+_COMPILER_WIDGETS = ("GraphStepViewer", "graph_step_figure", "graph_step_viewer")
 
 __all__ = [
     "ExpressionError",
@@ -49,6 +50,7 @@ __all__ = [
     *_CONV_WIDGETS,
     *_SCHEDULE_WIDGETS,
     *_ATTENTION_WIDGETS,
+    *_COMPILER_WIDGETS,
 ]
 
 
@@ -69,4 +71,8 @@ def __getattr__(name):
         from . import attention_widgets
 
         return getattr(attention_widgets, name)
+    if name in _COMPILER_WIDGETS:  # lab 06's step-by-step graph viewer
+        from . import compiler_widgets
+
+        return getattr(compiler_widgets, name)
     raise AttributeError(f"module 'labkit' has no attribute {name!r}")
