@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/graph_mode.py --cases resnet18       # one model, all five frameworks
     .venv/bin/python benchmarks/graph_mode.py --cases torch-graph,pytorch --steps 5
     .venv/bin/python benchmarks/graph_mode.py --quick                # smoke run: tiny models, a few seconds a row
+    .venv/bin/python benchmarks/graph_mode.py --cases resnet18:numpy-graph --profile   # + one step op by op
     .venv/bin/python benchmarks/graph_mode.py --show benchmarks/results/graph_mode.json   # print a run's table again
 
 Models (issue 5, section 5): the CIFAR ResNet-18 (benchmarks/torch_resnet.py vs dslib.models.resnet18) and
@@ -34,6 +35,18 @@ run goes on. The table also goes to benchmarks/results/graph_mode.json (--output
 every step time and loss, the load average before and after, and the tracebacks of failed rows; it is rewritten
 after every row, so a run cut short keeps the rows it finished. Timings on a shared
 machine are noisy: compare the ratios of one run. Smoke test: tests/benchmarks/test_graph_mode.py.
+
+--profile: after the timed steps (and after the memory peak is read) each row runs one more step under
+dslib.profiler (eager rows: one event per op and backward op; graph rows: one per replayed node, with its phase),
+or torch.profiler for `pytorch`, and prints and stores (`profile` in the row's JSON) the top-10 ops by self time
+with their share of that step's wall time, and the step split into: conv/matmul-family kernels (conv2d, matmul,
+linear, einsum, aten mm/addmm/bmm and SDPA; forward and backward), every other op (elementwise, normalization,
+softmax, reductions, copies), the optimizer update (graph: the update-phase nodes; eager dslib: step() and
+zero_grad(), timed around the call because SGD works on raw arrays and records no ops; PyTorch: the ops under
+Optimizer.step/zero_grad) and the unaccounted rest = wall time - all of the above: the Python between ops
+(autograd bookkeeping, module calls, the graph's dispatch loop) that graph mode can remove. The profilers' own
+bookkeeping is off the clock for dslib (its `_lost`); torch.profiler's is not (a few us per op). Without
+--profile nothing changes.
 """
 
 from __future__ import annotations
@@ -168,6 +181,7 @@ def build(model: str, framework: str, s: dict):
             opt.step()
             return loss
 
+        torch_step.optimizer = opt  # --profile times its step() and zero_grad()
         return torch_step, n_ref, None
 
     import dslib
@@ -191,7 +205,12 @@ def build(model: str, framework: str, s: dict):
 
     compiled = dslib.compile(train_step) if mode == "graph" else None
     fn = train_step if compiled is None else compiled
-    return (lambda: fn(xd, yd)), n, compiled
+
+    def step():
+        return fn(xd, yd)
+
+    step.optimizer = opt  # --profile times its step() and zero_grad() in eager rows
+    return step, n, compiled
 
 
 def _error_line(e: BaseException) -> str:
@@ -199,7 +218,9 @@ def _error_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0] if text else ''}"[:200]
 
 
-def measure(model: str, framework: str, warmup: int, steps: int, threads: int, quick: bool) -> dict:
+def measure(
+    model: str, framework: str, warmup: int, steps: int, threads: int, quick: bool, profile: bool = False
+) -> dict:
     import torch
 
     torch.set_num_threads(threads)
@@ -232,6 +253,9 @@ def measure(model: str, framework: str, warmup: int, steps: int, threads: int, q
             times.append(time.perf_counter() - t)
             losses.append(float(loss.item()))
         peak = rss.peak()
+        if profile:  # one extra step, after the timed ones and the memory peak: it changes neither
+            stage = "profiled step"
+            row["profile"] = profile_step(step, framework, compiled is not None)
     except Exception as e:  # a failing row is reported in the table, not raised
         row.update(error=_error_line(e), stage=stage, traceback=traceback.format_exc()[-4000:])
         return row
@@ -244,6 +268,129 @@ def measure(model: str, framework: str, warmup: int, steps: int, threads: int, q
     row.update(peak_mb=peak / 1024, work_mb=(peak - base) / 1024, retained_mb=(_rss_kb() - base) / 1024)
     row.update(first_loss=losses[0], last_loss=losses[-1], losses=losses)
     return row
+
+
+# ---------------------------------------------------------------- child: --profile, one step op by op
+
+# op names (dslib eager class, graph node op_name, aten op; lower-cased, ".backward"/"Backward" included) of the
+# matrix kernels: conv2d, matmul, linear, einsum, torch's mm/addmm/bmm and its fused attention (SDPA)
+MATMUL_WORDS = ("conv", "matmul", "linear", "einsum", "mm", "scaled_dot_product", "attention")
+TOP_OPS = 10
+
+
+def op_family(name: str) -> str:
+    """'matmul' (conv2d/matmul-like, forward or backward) or 'elementwise' (every other op: elementwise,
+    normalization, softmax, reductions, reshapes and copies)."""
+    n = name.lower().removeprefix("aten::")
+    return "matmul" if any(w in n for w in MATMUL_WORDS) and not n.startswith("fused[") else "elementwise"
+
+
+def _timed_optimizer(opt, spent: list):
+    """Wrap opt.step / opt.zero_grad (instance attributes) so their time adds to spent[0]; returns an undo."""
+    originals = {name: getattr(opt, name) for name in ("step", "zero_grad")}
+
+    def wrap(fn):
+        def timed(*a, **k):
+            t = time.perf_counter_ns()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[0] += time.perf_counter_ns() - t
+
+        return timed
+
+    for name, fn in originals.items():
+        setattr(opt, name, wrap(fn))
+    return lambda: [delattr(opt, name) for name in originals]
+
+
+def _dslib_ops(step, compiled: bool):
+    """(wall ns, [(name, phase, self ns, calls)]) of one step under dslib.profiler; the profiler's own
+    bookkeeping is taken off the wall time as it is off the op times. Eager rows: the optimizer works on raw
+    arrays (no op events), so its step()/zero_grad() time is one 'sgd.step+zero_grad' row of phase update."""
+    import dslib
+
+    spent = [0]
+    undo = None if compiled else _timed_optimizer(step.optimizer, spent)
+    try:
+        t = time.perf_counter_ns()
+        with dslib.profiler.profile() as prof:
+            step().item()
+        wall = time.perf_counter_ns() - t - prof._lost
+    finally:
+        if undo:
+            undo()
+    ops = [(r.key, r.cat, r.self_ns, r.calls) for r in prof.key_averages()]
+    if not compiled:
+        ops.append(("sgd.step+zero_grad", "update", spent[0], 2))
+    return wall, ops
+
+
+def _torch_ops(step):
+    """(wall ns, ops) of one PyTorch step under torch.profiler (CPU). The ops run inside Optimizer.step /
+    zero_grad are summed into one update row; the others are grouped by aten name by self time."""
+    import torch
+
+    t = time.perf_counter_ns()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        step().item()
+    wall = time.perf_counter_ns() - t
+    groups: dict = {}
+    for ev in prof.events():
+        up, in_update = ev, False
+        while up is not None and not in_update:
+            in_update, up = up.name.startswith("Optimizer."), up.cpu_parent
+        key = ("optimizer (step+zero_grad)", "update") if in_update else (ev.name, "op")
+        if ev.name.startswith("Optimizer.") and not in_update:
+            continue
+        ns, calls = groups.get(key, (0, 0))
+        groups[key] = (ns + int(ev.self_cpu_time_total * 1e3), calls + 1)
+    return wall, [(name, cat, ns, calls) for (name, cat), (ns, calls) in groups.items()]
+
+
+def profile_step(step, framework: str, compiled: bool) -> dict:
+    """One more step, op by op: the top-10 ops by self time and the shares of the step's wall time spent in
+    conv/matmul kernels, in the other ops, in the optimizer update, and unaccounted (Python and bookkeeping
+    between ops: what graph mode can remove)."""
+    wall, ops = _torch_ops(step) if framework == REFERENCE else _dslib_ops(step, compiled)
+    seconds = {"matmul": 0, "elementwise": 0, "update": 0}
+    for name, cat, ns, _ in ops:
+        seconds["update" if cat == "update" else op_family(name)] += ns
+    seconds["unaccounted"] = wall - sum(seconds.values())
+    top = sorted(ops, key=lambda o: -o[2])[:TOP_OPS]
+    return {
+        "profiler": "torch.profiler" if framework == REFERENCE else "dslib.profiler",
+        "wall_s": wall / 1e9,
+        "ops": len(ops),
+        "events": sum(o[3] for o in ops),
+        "shares": {k: v / wall for k, v in seconds.items()},
+        "top": [
+            {
+                "name": n,
+                "phase": c,
+                "self_s": ns / 1e9,
+                "share": ns / wall,
+                "calls": k,
+                "family": "update" if c == "update" else op_family(n),
+            }
+            for n, c, ns, k in top
+        ],
+    }
+
+
+def format_profile(p: dict) -> str:
+    s = p["shares"]
+    out = [
+        f"  {p['profiler']}: step {p['wall_s']:.3f} s, {p['events']} events; conv/matmul {100 * s['matmul']:.1f}%, "
+        f"other ops (elementwise, norm, softmax, copies) {100 * s['elementwise']:.1f}%, update {100 * s['update']:.1f}%, "
+        f"unaccounted (Python, bookkeeping) {100 * s['unaccounted']:.1f}%",
+        f"  {'op':<48} {'phase':<9} {'self s':>7} {'share':>6} {'calls':>6}",
+    ]
+    for t in p["top"]:
+        out.append(
+            f"  {t['name'][:48]:<48} {t['phase']:<9} {t['self_s']:>7.3f} {100 * t['share']:>5.1f}% {t['calls']:>6}"
+        )
+    return "\n".join(out)
 
 
 # ---------------------------------------------------------------- parent: rows, ratios, table, goals
@@ -271,6 +418,7 @@ def run_row(model: str, framework: str, args) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", f"{model}:{framework}"]
     cmd += ["--threads", str(args.threads), "--warmup", str(warmup), "--steps", str(steps)]
     cmd += ["--quick"] if args.quick else []
+    cmd += ["--profile"] if args.profile else []
     env = dict(os.environ, **{v: str(args.threads) for v in THREAD_VARS})
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     failed = {"model": model, "framework": framework}
@@ -381,6 +529,9 @@ def print_results(report: dict) -> int:
     )
     if report.get("goals"):
         print("goals (issue 5):\n" + format_goals(report["goals"]))
+    for r in rows:
+        if r.get("profile"):
+            print(f"\nprofile of one step, {r['model']} / {r['framework']}:\n" + format_profile(r["profile"]))
     before, after = report["load_average_before"], report.get("load_average_after", [])
     print(
         f"load average before: {' '.join(f'{x:.2f}' for x in before)}; after: {' '.join(f'{x:.2f}' for x in after)}; "
@@ -406,6 +557,11 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps (the first captures; default: per model)")
     p.add_argument("--steps", type=int, default=None, help="timed steps, median taken (default: per model)")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny models, batch 2, 2 + 2 steps")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="one more step per row under dslib.profiler (torch.profiler for pytorch): top-10 ops and time shares",
+    )
     p.add_argument("--timeout", type=float, default=600, help="seconds allowed per row")
     p.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "graph_mode.json")
     p.add_argument("--show", type=Path, help="print the table of an earlier (or cut-short) run's JSON; measure nothing")
@@ -415,7 +571,7 @@ def main(argv=None) -> int:
         p.error("--threads and --steps must be >= 1, --warmup >= 0")
     if args.child:
         model, framework = args.child.split(":")
-        row = measure(model, framework, args.warmup, args.steps, args.threads, args.quick)
+        row = measure(model, framework, args.warmup, args.steps, args.threads, args.quick, args.profile)
         sys.stdout.write(json.dumps(row) + "\n")
         return 0
     if args.show:

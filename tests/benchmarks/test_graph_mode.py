@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from benchmarks import graph_mode
-from benchmarks.graph_mode import FRAMEWORKS, add_ratios, check_goals, format_goals, format_table, select
+from benchmarks.graph_mode import FRAMEWORKS, add_ratios, check_goals, format_goals, format_table, op_family, select
 from benchmarks.torch_vit import VisionTransformer, vit_small
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +40,7 @@ def test_quick_run_prints_one_row_per_framework_and_writes_the_json(tmp_path):
         else:
             assert float(line.split()[3]) == pytest.approx(r["images_per_s"], abs=0.01)
     assert "load average before: " in proc.stdout and "goals (issue 5):" in proc.stdout
+    assert "profile of one step" not in proc.stdout
     shown = subprocess.run(cmd[:2] + ["--show", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert [line for line in shown.stdout.splitlines() if line.startswith("vit_small ")] == table  # from the JSON
 
@@ -51,6 +52,7 @@ def test_quick_run_prints_one_row_per_framework_and_writes_the_json(tmp_path):
     for fw, r in ok.items():
         assert r["steps"] == 2 and len(r["step_s_all"]) == 2 and r["images_per_s"] == pytest.approx(2 / r["step_s"])
         assert r["peak_mb"] >= r["base_mb"] > 0 and r["work_mb"] == pytest.approx(r["peak_mb"] - r["base_mb"])
+        assert "profile" not in r  # only with --profile
         # same weights, data and optimizer: every framework's losses follow PyTorch's
         np.testing.assert_allclose(r["losses"], ref["losses"], rtol=1e-3, atol=1e-4, err_msg=fw)
     for fw in ("numpy-graph", "torch-graph"):
@@ -59,6 +61,42 @@ def test_quick_run_prints_one_row_per_framework_and_writes_the_json(tmp_path):
     goals = {(g["model"], g["row"]): g for g in report["goals"]}
     assert set(goals) == {("vit_small", "torch-graph"), ("vit_small", "numpy-graph")}
     assert (goals[("vit_small", "torch-graph")]["throughput_ratio"] is None) == ("torch-graph" in failed)
+
+
+def test_quick_profile_run_splits_one_step_into_op_families_update_and_overhead(tmp_path):
+    out = tmp_path / "graph_mode.json"
+    cases = "vit_small:pytorch,vit_small:numpy-eager,vit_small:numpy-graph"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "graph_mode.py"), "--quick", "--profile", "--cases", cases]
+    proc = subprocess.run(cmd + ["--output", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    rows = {r["framework"]: r for r in json.loads(out.read_text())["rows"]}
+    failed = {fw: r["error"] for fw, r in rows.items() if "error" in r}
+    assert not set(failed) - {"numpy-graph"}, failed
+    for fw, r in rows.items():
+        if fw in failed:
+            continue
+        p = r["profile"]
+        assert p["profiler"] == ("torch.profiler" if fw == "pytorch" else "dslib.profiler")
+        assert p["wall_s"] > 0 and sum(p["shares"].values()) == pytest.approx(1.0)
+        assert p["shares"]["matmul"] > 0 and p["shares"]["elementwise"] > 0 and p["shares"]["update"] > 0
+        assert p["shares"]["unaccounted"] > -0.01  # op times lie within the step's wall time
+        top = p["top"]
+        assert 1 <= len(top) <= 10 and [t["self_s"] for t in top] == sorted((t["self_s"] for t in top), reverse=True)
+        assert all(t["share"] == pytest.approx(t["self_s"] / p["wall_s"]) for t in top)
+        assert f"profile of one step, vit_small / {fw}:" in proc.stdout
+    if "numpy-eager" not in failed:  # eager dslib: ops by class; the raw-array optimizer as one update row
+        names = {t["name"] for t in rows["numpy-eager"]["profile"]["top"]}
+        assert "Linear" in names or "LinearBackward" in names
+    if "numpy-graph" not in failed:  # a replay: nodes by op_name with their phase
+        phases = {t["phase"] for t in rows["numpy-graph"]["profile"]["top"]}
+        assert {"forward", "backward"} <= phases
+
+
+def test_op_family_puts_conv_and_matmul_kernels_forward_and_backward_together():
+    for name in ("Conv2d", "conv2d.backward", "LinearBackward", "matmul", "aten::addmm", "aten::bmm", "Einsum"):
+        assert op_family(name) == "matmul", name
+    assert op_family("aten::_scaled_dot_product_flash_attention_for_cpu") == "matmul"
+    for name in ("LayerNorm", "gelu.backward", "fused[mul, add, relu]", "softmax", "aten::native_layer_norm"):
+        assert op_family(name) == "elementwise", name
 
 
 def test_torch_vit_small_mirrors_dslib_vit():
