@@ -353,6 +353,24 @@ def _check_same_device(fn, tensors):
             )
 
 
+def count_dependencies(start_nodes) -> dict:
+    """For every node reachable from `start_nodes`, how many edges point at it (iterative DFS): the in-degrees
+    Kahn's algorithm counts down (also used by graph mode's recording engine, so both run the same order)."""
+    deps: dict = {}
+    seen = set(start_nodes)
+    stack = list(start_nodes)
+    while stack:
+        node = stack.pop()
+        for child in node.next_edges:
+            if child is None:
+                continue
+            deps[child] = deps.get(child, 0) + 1
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return deps
+
+
 def run_backward(roots, grads, retain_graph=False):
     """Backpropagate `grads` (raw arrays) from `roots` (Tensors) to every leaf that requires grad."""
     start_nodes = []
@@ -370,20 +388,7 @@ def run_backward(roots, grads, retain_graph=False):
             buffers[node] = g
             start_nodes.append(node)
 
-    # Count, for every reachable node, how many edges point at it (iterative DFS).
-    deps: dict = {}
-    seen = set(start_nodes)
-    stack = list(start_nodes)
-    while stack:
-        node = stack.pop()
-        for child in node.next_edges:
-            if child is None:
-                continue
-            deps[child] = deps.get(child, 0) + 1
-            if child not in seen:
-                seen.add(child)
-                stack.append(child)
-
+    deps = count_dependencies(start_nodes)
     ready = [n for n in start_nodes if deps.get(n, 0) == 0]
     while ready:
         node = ready.pop()

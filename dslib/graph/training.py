@@ -25,7 +25,7 @@ import importlib
 import numpy as np
 
 from ..amp.grad_scaler import GradScaler
-from ..autograd import AccumulateGrad, FunctionNode
+from ..autograd import AccumulateGrad, FunctionNode, count_dependencies
 from ..nn.module import Module
 from ..ops import elementwise as E
 from ..optim.lr_scheduler import LRScheduler
@@ -159,17 +159,7 @@ def record_backward(tracer, roots, grads, retain_graph=False):
     hit = tracer.values.get(id(g))
     gnode = hit[0] if hit is not None and hit[1] is g else tracer.const(g)
     buffers = {start: (g, gnode)}
-    deps: dict = {}  # the same dependency count and ready stack as run_backward: the same order
-    seen, stack = {start}, [start]
-    while stack:
-        node = stack.pop()
-        for child in node.next_edges:
-            if child is None:
-                continue
-            deps[child] = deps.get(child, 0) + 1
-            if child not in seen:
-                seen.add(child)
-                stack.append(child)
+    deps = count_dependencies([start])  # the same counts and ready stack as run_backward: the same order
     ready = [start] if deps.get(start, 0) == 0 else []
     while ready:
         node = ready.pop()
