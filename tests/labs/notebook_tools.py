@@ -121,3 +121,17 @@ def run_in_process(nb, parameters: dict, hidden_from=None) -> tuple[list[Part], 
             parts.append(part)
         plt.close("all")
     return parts, namespace
+
+
+def run_released(lab: LabFiles, released, workdir: Path) -> tuple[list[Part], dict, Path]:
+    """The released notebook run in-process in `workdir`, in the grader's order (visible parts, then the source's
+    hidden parts): (parts, namespace, workdir)."""
+    import os
+
+    here = os.getcwd()
+    os.chdir(workdir)
+    try:
+        parts, namespace = run_in_process(released, lab.manifest["parameters"], hidden_from=lab.notebook)
+    finally:
+        os.chdir(here)
+    return parts, namespace, workdir

@@ -29,6 +29,7 @@ from tests.labs.notebook_tools import (
     load_lab,
     release,
     run_in_process,
+    run_released,
     solution_cells,
     split_hidden,
 )
@@ -323,16 +324,7 @@ def released():
 @pytest.fixture(scope="module")
 def released_run(released, tmp_path_factory):
     """The released notebook run in-process in the grader's order (visible parts, then the source's hidden parts)."""
-    workdir = tmp_path_factory.mktemp("lab03-released")
-    import os
-
-    cwd = os.getcwd()
-    os.chdir(workdir)
-    try:
-        parts, namespace = run_in_process(released, LAB.manifest["parameters"], hidden_from=NB)
-    finally:
-        os.chdir(cwd)
-    return parts, namespace, workdir
+    return run_released(LAB, released, tmp_path_factory.mktemp("lab03-released"))
 
 
 def test_no_line_of_a_hidden_test_appears_anywhere_in_the_release(released):

@@ -27,6 +27,7 @@ from tests.labs.notebook_tools import (
     load_lab,
     release,
     run_in_process,
+    run_released,
     solution_cells,
     split_hidden,
 )
@@ -271,16 +272,7 @@ def released():
 @pytest.fixture(scope="module")
 def released_run(released, tmp_path_factory):
     """The released notebook run in-process in the grader's order (hidden parts from the source, at the end)."""
-    import os
-
-    workdir = tmp_path_factory.mktemp("lab06-released")
-    here = os.getcwd()
-    os.chdir(workdir)
-    try:
-        parts, namespace = run_in_process(released, LAB.manifest["parameters"], hidden_from=NB)
-    finally:
-        os.chdir(here)
-    return parts, namespace, workdir
+    return run_released(LAB, released, tmp_path_factory.mktemp("lab06-released"))
 
 
 def _stub_calls(namespace):
