@@ -45,3 +45,15 @@ def backend_of(array) -> object:
         backend = get_backend(key)
         _torch_backends[key] = backend
     return backend
+
+
+def kernels_of(array):
+    """The kernel module of an array's backend: numpy_kernels for np.ndarray, torch_kernels for torch tensors
+    (the same function names: conv, pooling, normalization, softmax, gelu)."""
+    if backend_of(array) is NUMPY:
+        from . import numpy_kernels
+
+        return numpy_kernels
+    from . import torch_kernels
+
+    return torch_kernels

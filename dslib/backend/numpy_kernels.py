@@ -1,4 +1,4 @@
-"""NumPy kernels for the layers of dslib.nn.functional: convolution, pooling, normalization, softmax.
+"""NumPy kernels for the layers of dslib.nn.functional: convolution, pooling, normalization, softmax, GELU.
 
 Convolution is im2col + one large float32 GEMM, in a channels-last (NHWC) layout so the patch matrix
 is built from a strided window view with a single contiguous copy (Chellapilla et al. 2006, "High
@@ -15,8 +15,11 @@ Every function takes and returns np.ndarray; `torch_kernels.py` has the same fun
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+from scipy import special
 
 from .. import memory as _memory  # the caching pool; NumPy's own allocation while it is off
 
@@ -431,3 +434,68 @@ def log_softmax_forward(x, dim):
 
 def log_softmax_backward(grad, out, dim):
     return grad - np.exp(out) * grad.sum(axis=dim, keepdims=True)
+
+
+# ----- linear -----
+
+
+def linear_forward(x, w, b):
+    """x (..., in) w^T + b: one matmul (BLAS sgemm for float32), then the bias added in place."""
+    out = x @ w.T
+    if b is not None:
+        out += b
+    return out
+
+
+# ----- GELU: x * Phi(x), or its tanh approximation; in place on one or two temporaries -----
+
+_SQRT_HALF, _INV_SQRT_2PI, _K_TANH = math.sqrt(0.5), 1 / math.sqrt(2 * math.pi), math.sqrt(2 / math.pi)
+
+
+def gelu_forward(x, approximate):
+    if approximate == "tanh":  # 0.5 x (1 + tanh(k (x + 0.044715 x^3)))
+        t = x * x
+        t *= 0.044715
+        t += 1
+        t *= x
+        t *= _K_TANH
+        np.tanh(t, out=t)
+    else:  # 0.5 x (1 + erf(x / sqrt 2))
+        t = special.erf(x * _SQRT_HALF).astype(x.dtype, copy=False)
+    t += 1
+    t *= x
+    t *= 0.5
+    return t
+
+
+def gelu_backward(grad, x, approximate):
+    if approximate == "tanh":  # 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 * 0.044715 x^2)
+        x2 = x * x
+        t = x2 * 0.044715
+        t += 1
+        t *= x
+        t *= _K_TANH
+        np.tanh(t, out=t)
+        d = x2
+        d *= 3 * 0.044715
+        d += 1
+        d *= _K_TANH * 0.5
+        d *= x
+        s = t * t
+        np.subtract(1, s, out=s)
+        d *= s
+        t += 1
+        t *= 0.5
+        t += d
+    else:  # Phi(x) + x phi(x)
+        t = special.erf(x * _SQRT_HALF).astype(x.dtype, copy=False)
+        t += 1
+        t *= 0.5
+        pdf = x * x
+        pdf *= -0.5
+        np.exp(pdf, out=pdf)
+        pdf *= x
+        pdf *= _INV_SQRT_2PI
+        t += pdf
+    t *= grad
+    return t

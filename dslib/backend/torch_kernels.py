@@ -99,6 +99,29 @@ def log_softmax_backward(grad, out, dim):
     return aten._log_softmax_backward_data(grad, out, dim, out.dtype)
 
 
+# ----- linear -----
+
+
+def linear_forward(x, w, b):
+    """x (..., in) w^T + b as one GEMM that starts from the bias (aten.addmm, as torch's linear), not a GEMM and
+    then a second pass over the output to add b."""
+    if b is None or b.ndim != 1:
+        out = x @ w.T
+        return out if b is None else out.add_(b)
+    return aten.addmm(b, x.reshape(-1, x.shape[-1]), w.t()).view(*x.shape[:-1], w.shape[0])
+
+
+# ----- GELU -----
+
+
+def gelu_forward(x, approximate):
+    return aten.gelu(x, approximate=approximate)
+
+
+def gelu_backward(grad, x, approximate):
+    return aten.gelu_backward(grad, x, approximate=approximate)
+
+
 # ----- fused elementwise kernels (dslib/graph/kernels.py) -----
 
 

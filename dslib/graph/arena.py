@@ -5,7 +5,7 @@ allocates one uint8 array of `plan.arena_bytes` (from dslib.memory's pool when t
 a view of each planned buffer's slot out of it; every later call reuses them, so those values cost no
 allocation at all. Which nodes write into the arena: the ones whose kernel can write into a given array,
   - NumPy ufunc elementwise ops (add, mul, relu = np.maximum(x, 0), exp, ...) via `out=`,
-  - matmul and linear via `np.matmul(x, w.T, out=)` (then `+= bias`, as Linear.forward does),
+  - matmul and linear via `np.matmul(x, w.T, out=)` (then `+= bias`, as numpy_kernels.linear_forward does),
   - fused kernels (passes/fusion.py) whose `__call__` takes `out=`;
 and an elementwise node that passes/inplace.py paired with a dying input writes into that input's array
 instead (wherever it lives). Everything else (conv2d, batch_norm, softmax, views) runs as in Executor and
@@ -42,7 +42,7 @@ from .passes.inplace import find_inplace
 
 
 def _linear(x, w, b=None, *, out):
-    np.matmul(x, w.T, out=out)  # Linear.forward: out = x @ w.T; out += b
+    np.matmul(x, w.T, out=out)  # numpy_kernels.linear_forward: out = x @ w.T; out += b
     if b is not None:
         np.add(out, b, out=out)
     return out

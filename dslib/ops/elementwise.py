@@ -6,11 +6,9 @@ back to each input's shape (see autograd._fit), so the math here reads like the 
 
 from __future__ import annotations
 
-import math
-
 from .. import dtypes
 from ..autograd import Function
-from ..backend import backend_of
+from ..backend import backend_of, kernels_of
 from . import api as _tensor  # holds the Tensor class (bound by dslib/tensor.py)
 
 
@@ -183,34 +181,21 @@ Silu = _unary(
     "Silu", lambda b, x: x * b.sigmoid(x), lambda b, x, g: g * (lambda s: s * (1 + x * (1 - s)))(b.sigmoid(x))
 )
 
-_SQRT_2 = math.sqrt(2.0)
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-
 
 class Gelu(Function):
-    """GELU (Hendrycks & Gimpel 2016): exact x*Phi(x), or the tanh approximation."""
+    """GELU (Hendrycks & Gimpel 2016): exact x*Phi(x), or the tanh approximation. One kernel each way per
+    backend (dslib/backend/*_kernels.py), not a chain of ~10 elementwise ops with their temporaries."""
 
     @staticmethod
     def forward(ctx, x, approximate="none"):
-        b = _b(x)
         ctx.save_for_backward(x)
         ctx.approximate = approximate
-        if approximate == "tanh":
-            return 0.5 * x * (1 + b.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
-        return 0.5 * x * (1 + b.erf(x / _SQRT_2))
+        return kernels_of(x).gelu_forward(x, approximate)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        b = _b(x)
-        if ctx.approximate == "tanh":
-            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
-            t = b.tanh(inner)
-            d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
-            return grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner), None
-        cdf = 0.5 * (1 + b.erf(x / _SQRT_2))
-        pdf = b.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-        return grad * (cdf + x * pdf), None
+        return kernels_of(x).gelu_backward(grad, x, ctx.approximate), None
 
 
 class Softplus(Function):

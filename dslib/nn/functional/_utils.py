@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from ...backend import backend_of, numpy_kernels
-
-
-def kernels(array):
-    """numpy_kernels for np.ndarray, torch_kernels for torch tensors (same function names)."""
-    if backend_of(array).name == "numpy":
-        return numpy_kernels
-    from ...backend import torch_kernels
-
-    return torch_kernels
+from ...backend import kernels_of as kernels  # noqa: F401 - numpy_kernels or torch_kernels, by the array's backend
 
 
 def pair(value, name, op):

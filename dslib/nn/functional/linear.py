@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...amp import autocast_mode as _amp
 from ...autograd import Function
 from ...backend import backend_of
-from ._utils import check_float
+from ._utils import check_float, kernels
 
 
 class Linear(Function):
@@ -20,10 +20,7 @@ class Linear(Function):
             ones = be.ones(tuple(x.shape[:-1]) + (1,), be.dtype_of(x))
             bias_col = be.reshape(be.broadcast_to(b, (w.shape[0],)), (-1, 1))  # b may be 0-d
             return be.concatenate([x, ones], -1) @ be.concatenate([w, bias_col], 1).T
-        out = x @ w.T  # (..., in) @ (in, out)
-        if b is not None:
-            out += b
-        return out
+        return kernels(x).linear_forward(x, w, b)  # (..., in) @ (in, out) + b
 
     @staticmethod
     def backward(ctx, grad):

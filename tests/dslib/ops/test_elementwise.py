@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dslib
-from tests.helpers import check_op
+from tests.helpers import DEVICES, check_op
 from tests.strategies import broadcastable_shapes
 
 rng = np.random.default_rng(0)
@@ -137,6 +137,23 @@ def test_gelu_matches_torch(approximate):
     check_op(
         [(3, 5)], torch_fn=lambda x: TF.gelu(x, approximate=approximate), dslib_fn=lambda x: dslib.gelu(x, approximate)
     )
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("device", DEVICES)
+def test_gelu_keeps_float16_and_matches_torch_in_float32(approximate, device):
+    # the per-backend GELU kernels work in the input's dtype (NumPy's erf returns float32 for float16 input)
+    x = np.linspace(-6, 6, 97, dtype=np.float32)
+    ref = torch.from_numpy(x).requires_grad_()
+    TF.gelu(ref, approximate=approximate).backward(torch.linspace(-1, 1, 97))
+    t = dslib.tensor(x.astype(np.float16), device=device, requires_grad=True)
+    y = dslib.gelu(t, approximate)
+    y.backward(dslib.tensor(np.linspace(-1, 1, 97).astype(np.float16), device=device))
+    assert y.dtype == dslib.float16 and t.grad.dtype == dslib.float16
+    np.testing.assert_allclose(
+        y.detach().numpy().astype(np.float32), TF.gelu(ref, approximate=approximate).detach(), atol=8e-3
+    )
+    np.testing.assert_allclose(t.grad.numpy().astype(np.float32), ref.grad, atol=8e-3)
 
 
 def test_silu_matches_torch():
