@@ -2,7 +2,7 @@
 
 Python API (the `dscourse` command in autograder/cli.py is a thin wrapper over it):
     init_course(root, labs_dir)                  an nbgrader course directory whose source/ links to labs/
-    release_lab(course, lab_id)                  nbgrader generate_assignment --force
+    release_lab(course, lab_id)                  nbgrader generate_assignment --force, pruned to the lab.toml `files`
     grade_lab(course, lab_id, workers=N, ...)    grade every submission; gradebook + autograded/ + grades.csv
     write_feedback(course, lab_id)               per-student HTML feedback
     check_notebook(path)                         a student's own check (visible tests only)

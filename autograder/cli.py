@@ -123,8 +123,13 @@ def cmd_init(args) -> int:
 def cmd_release(args) -> int:
     from autograder.course import find_course_dir, release_lab
 
-    out = release_lab(find_course_dir(args.course_dir), args.lab)
-    print(f"released {args.lab}: {out}")
+    released = release_lab(find_course_dir(args.course_dir), args.lab)
+    print(f"released {args.lab}: {released.notebook}")
+    if released.left_out:
+        print(
+            "left out of the release (not listed in lab.toml `files`; e.g. saved by a run of the source notebook): "
+            + ", ".join(released.left_out)
+        )
     return 0
 
 

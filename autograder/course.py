@@ -145,9 +145,17 @@ def _create_gradebook(db_url: str) -> None:
         nbgrader.api.get_alembic_version = original
 
 
-def release_lab(course: CourseDir, lab_id: str) -> Path:
+@dataclass(frozen=True)
+class Released:
+    notebook: Path  # release/<LAB>/<notebook>
+    left_out: tuple[str, ...]  # files in the lab folder the release did not ship (not in lab.toml `files`)
+
+
+def release_lab(course: CourseDir, lab_id: str) -> Released:
     """Generate the student version of `lab_id` into release/ with nbgrader's generate_assignment (--force);
-    this also records the lab and its cells in the gradebook. Returns the released notebook's path.
+    this also records the lab and its cells in the gradebook. The release holds the student notebook, lab.toml and
+    the lab's declared `files`, nothing else: what an instructor's run of the source notebook saved beside it (a
+    trained model, a memory plan: answers to artifact checks) is removed from it and listed in `left_out`.
 
     nbgrader runs in a child process (`python -m nbgrader`, about 2 s): its application leaves process-wide state
     behind (logging, event loops) that made a later papermill execution in the same process hang."""
@@ -165,7 +173,27 @@ def release_lab(course: CourseDir, lab_id: str) -> Path:
     out = course.released_notebook(lab)
     if not out.is_file():
         raise CourseError(f"nbgrader generate_assignment wrote no {out}")
-    return out
+    return Released(out, tuple(prune_release(lab, out.parent)))
+
+
+def prune_release(lab: Lab, release_dir: Path) -> list[str]:
+    """Remove from `release_dir` everything but the notebook, lab.toml and the lab's declared files (and the
+    folders on the way to them); return the removed paths, relative to `release_dir`, sorted."""
+    keep = {Path(lab.notebook), Path("lab.toml")} | {Path(f) for f in lab.files}
+    removed = []
+    for p in sorted(release_dir.rglob("*"), key=lambda q: len(q.parts), reverse=True):  # children first
+        rel = p.relative_to(release_dir)
+        if rel in keep or any(k in rel.parents for k in keep):
+            continue  # a kept file, or inside a kept folder
+        if p.is_dir() and not p.is_symlink() and any(rel in k.parents for k in keep):
+            continue  # a folder on the way to a kept file
+        if p.is_dir() and not p.is_symlink():
+            if not any(p.iterdir()):
+                p.rmdir()
+            continue
+        p.unlink()
+        removed.append(rel.as_posix())
+    return sorted(removed)
 
 
 def require_released(course: CourseDir, lab: Lab) -> None:

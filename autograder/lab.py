@@ -58,6 +58,10 @@ class Lab:
     limits: Limits  # sandbox limits for grading
     parameters: dict = field(default_factory=dict)  # papermill parameters for grading (FAST mode)
     checks: tuple[Check, ...] = ()
+    # data files or folders beside the notebook (relative paths) that the release ships and the grader copies into
+    # each submission's scratch dir; nothing else in the lab folder is released or copied (a model or plan the
+    # source notebook saved when an instructor ran it in place would otherwise reach students and the grader)
+    files: tuple[str, ...] = ()
 
     @property
     def notebook_id(self) -> str:
@@ -112,6 +116,9 @@ def load_lab(lab_dir: str | Path, *, student_copy: bool = False) -> Lab:
     )
     if len({c.grade_id for c in checks}) != len(checks):
         raise LabError(f"{path}: [[checks]] file stems must be unique (they name the gradebook entries)")
+    files = tuple(
+        _data_file(path, lab_dir, f, notebook, need_file=not student_copy) for f in v.list("files", str, default=[])
+    )
     return Lab(
         dir=lab_dir,
         id=lab_id,
@@ -125,6 +132,7 @@ def load_lab(lab_dir: str | Path, *, student_copy: bool = False) -> Lab:
         limits=Limits(**limits),
         parameters=dict(parameters),
         checks=checks,
+        files=files,
     )
 
 
@@ -143,6 +151,17 @@ def _check(path: Path, lab_dir: Path, i: int, raw: dict, need_file: bool) -> Che
     if need_file and not (lab_dir / raw["file"]).is_file():
         raise LabError(f"{path}: {where} file {raw['file']!r} does not exist in {lab_dir}")
     return Check(name=raw["name"], file=raw["file"], points=_positive(path, f"{where} points", raw["points"]))
+
+
+def _data_file(path: Path, lab_dir: Path, name: str, notebook: str, need_file: bool) -> str:
+    p = Path(name)
+    if not name or p.is_absolute() or ".." in p.parts:
+        raise LabError(f"{path}: files must be paths inside the lab folder, like 'data/train.csv'; got {name!r}")
+    if p.parts[0] in ("hidden", "lab.toml", notebook):
+        raise LabError(f"{path}: files must not list {p.parts[0]!r}: it is part of every lab and handled already")
+    if need_file and not (lab_dir / p).exists():
+        raise LabError(f"{path}: files lists {name!r}, which does not exist in {lab_dir}")
+    return p.as_posix()
 
 
 def _positive(path: Path, name: str, value, allow_zero: bool = False) -> float:

@@ -31,8 +31,6 @@ from autograder.steps.load_submission import InvalidNotebook, load_submission
 from autograder.steps.rebuild_notebook import merge_hidden_tests, rebuild_notebook
 from autograder.steps.score import SubmissionScore, graded_test_cells, score_submission, unreadable
 
-LAB_FILES_NOT_COPIED = {"hidden", "lab.toml", "__pycache__", ".ipynb_checkpoints"}
-
 
 def executor():
     """(execute_notebook, run_checks) of the sandbox; a function so tests can swap in a fast stand-in."""
@@ -93,13 +91,16 @@ def grade_submission(
 
 
 def _copy_lab_files(lab: Lab, workdir: Path) -> None:
-    """Copy what the notebook may read (data files beside it) into the scratch dir: never hidden/ or notebooks."""
+    """Copy the data files the lab declares (lab.toml `files`) into the scratch dir, and nothing else: not
+    hidden/, not notebooks, not what an instructor's run of the source notebook left in the lab folder."""
     if not (lab.dir / "lab.toml").is_file():
         return  # `dscourse check` of a notebook outside any lab: nothing to copy
-    for p in lab.dir.iterdir():
-        if p.name in LAB_FILES_NOT_COPIED or p.suffix == ".ipynb":
-            continue
-        if p.is_dir():
-            shutil.copytree(p, workdir / p.name)
+    for name in lab.files:
+        src, dst = lab.dir / name, workdir / name
+        if not src.exists():
+            raise FileNotFoundError(f"{src} is listed in {lab.dir / 'lab.toml'} `files` but is missing")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst)
         else:
-            shutil.copy2(p, workdir / p.name)
+            shutil.copy2(src, dst)

@@ -180,3 +180,39 @@ def test_check_hint_names_the_task_whose_stub_raised():
     assert hint(g) == "NotImplementedError: Task 1.4 — not started"
     g.visible_error = "AssertionError: grad of x should be 2.0, got 0.0"
     assert hint(g) == "AssertionError: grad of x should be 2.0, got 0.0"
+
+
+def test_files_an_instructors_run_left_in_the_lab_folder_are_neither_released_nor_graded_against(
+    capsys, tmp_path, monkeypatch
+):
+    # Running the source notebook in place (JupyterLab starts kernels in the notebook's folder) saves the
+    # artifact the hidden check reads: the release must not ship it and the grader must not copy it, or an
+    # untouched submission earns the check's points with the instructor's file. Declared `files` still travel.
+    use_fake_executor(monkeypatch)
+    labs = tmp_path / "labs"
+    shutil.copytree(FIXTURE_LAB, labs / "00-fixture")
+    toml = labs / "00-fixture" / "lab.toml"
+    toml.write_text(toml.read_text().replace("points = 6\n", 'points = 6\nfiles = ["data"]\n'))
+    (labs / "00-fixture" / "data").mkdir()
+    (labs / "00-fixture" / "data" / "table.csv").write_text("x\n1\n")
+    (labs / "00-fixture" / "answer.txt").write_text("42")  # the instructor's run saved it
+    (labs / "00-fixture" / "scratch").mkdir()
+    (labs / "00-fixture" / "scratch" / "plot.png").write_bytes(b"png")
+    assert run(capsys, "init", str(tmp_path / "course"), "--labs", str(labs))[0] == 0
+    course = tmp_path / "course"
+
+    code, out, _ = run(capsys, "release", "00-fixture", "--course-dir", str(course))
+    released = course / "release" / "00-fixture"
+    assert code == 0
+    assert "left out of the release" in out and "answer.txt" in out and "scratch/plot.png" in out
+    assert sorted(p.relative_to(released).as_posix() for p in released.rglob("*")) == [
+        "data",
+        "data/table.csv",
+        "fixture.ipynb",
+        "lab.toml",
+    ]
+
+    probe = 'import os\nassert open("data/table.csv").read() == "x\\n1\\n"\nassert not os.path.exists("answer.txt")\n'
+    submit(type("C", (), {"root": course}), "bob", answer(released_nb(), "task_0_1", probe + ADD_OK))
+    code, out, _ = run(capsys, "grade", "00-fixture", "--course-dir", str(course))
+    assert (course / "grades.csv").read_text().splitlines()[1:] == ["bob,00-fixture,2,6,graded"]

@@ -57,6 +57,11 @@ def test_a_missing_field_is_named(tmp_path, field):
         ('file = "hidden/test_artifacts.py"', 'file = "hidden/nope.py"', r"\[\[checks\]\] #1 file 'hidden/nope.py'"),
         ("prerequisites = []", 'prerequisites = "00-zero"', "prerequisites must be a list of str"),
         ("hours = 0.5", "hours = [", "not valid TOML"),
+        ("points = 6", 'points = 6\nfiles = ["../secret.txt"]', "files must be paths inside the lab folder"),
+        ("points = 6", 'points = 6\nfiles = ["/etc/passwd"]', "files must be paths inside the lab folder"),
+        ("points = 6", 'points = 6\nfiles = ["hidden/test_artifacts.py"]', "files must not list 'hidden'"),
+        ("points = 6", 'points = 6\nfiles = ["data.csv"]', "files lists 'data.csv', which does not exist"),
+        ("points = 6", 'points = 6\nfiles = "data.csv"', "files must be a list of str"),
     ],
 )
 def test_an_invalid_field_is_reported_with_its_name(tmp_path, old, new, message):

@@ -127,14 +127,19 @@ def test_scores_round_trip_through_json_dicts():
 
 
 def test_artifact_checks_run_in_the_scratch_dir_with_the_labs_data_files(grade, tmp_path, monkeypatch):
-    """Data files beside the notebook are copied into the scratch dir; hidden/ is not."""
+    """The data files lab.toml declares are copied into the scratch dir; hidden/ and undeclared files are not."""
     lab_dir = tmp_path / "labs" / "00-fixture"
     shutil.copytree(FIXTURE_LAB, lab_dir)
+    (lab_dir / "lab.toml").write_text(
+        (lab_dir / "lab.toml").read_text().replace("points = 6\n", 'points = 6\nfiles = ["data.txt"]\n')
+    )
     (lab_dir / "data.txt").write_text("7")
+    (lab_dir / "notes.txt").write_text("undeclared")
     lab = load_lab(lab_dir)
     from autograder.course import add_check_cells
 
-    probe = 'import os\nassert open("data.txt").read() == "7"\nassert not os.path.exists("hidden")\n' + MUL_OK
+    probe = 'import os\nassert open("data.txt").read() == "7"\nassert not os.path.exists("hidden")\n'
+    probe += 'assert not os.path.exists("notes.txt")\n' + MUL_OK
     nb = answer(answer(released_nb(), "task_0_1", ADD_OK), "task_0_2", probe)
     path = tmp_path / "sub.ipynb"
     path.write_text(__import__("nbformat").writes(nb))
