@@ -42,7 +42,10 @@ from .passes.inplace import find_inplace
 
 
 def _linear(x, w, b=None, *, out):
-    np.matmul(x, w.T, out=out)  # numpy_kernels.linear_forward: out = x @ w.T; out += b
+    out2 = out
+    if x.ndim > 2 and out.flags.c_contiguous:  # one GEMM over all leading dims, as numpy_kernels.linear_forward
+        x, out2 = x.reshape(-1, x.shape[-1]), out.reshape(-1, out.shape[-1])  # a view of out: it is contiguous
+    np.matmul(x, w.T, out=out2)  # numpy_kernels.linear_forward: out = x @ w.T; out += b
     if b is not None:
         np.add(out, b, out=out)
     return out

@@ -27,8 +27,8 @@ class Linear(Function):
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
         be = backend_of(grad)
-        gx = grad @ w if need_x else None
-        g2 = be.reshape(grad, (-1, grad.shape[-1]))  # (M, out) over all leading dims
+        g2 = be.reshape(grad, (-1, grad.shape[-1]))  # (M, out) over all leading dims: one GEMM each, not one per row
+        gx = be.reshape(g2 @ w, tuple(x.shape)) if need_x else None
         gw = g2.T @ be.reshape(x, (-1, x.shape[-1])) if need_w else None
         gb = be.sum(g2, axis=0) if need_b else None
         return gx, gw, gb

@@ -13,6 +13,17 @@ def test_linear_matches_torch(x_shape):
     check_op([x_shape, (4, 3), (4,)], torch_fn=torch.nn.functional.linear, dslib_fn=F.linear)
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_on_a_transposed_4d_input_matches_torch(bias):
+    # the kernels flatten leading dims into one GEMM: a non-contiguous input must still give torch's numbers
+    shapes = [(2, 5, 3, 3), (4, 3)] + ([(4,)] if bias else [])
+    check_op(
+        shapes,
+        torch_fn=lambda x, *wb: torch.nn.functional.linear(x.transpose(0, 1), *wb),
+        dslib_fn=lambda x, *wb: F.linear(x.transpose(0, 1), *wb),
+    )
+
+
 def test_linear_without_bias_matches_torch():
     check_op([(5, 3), (4, 3)], torch_fn=torch.nn.functional.linear, dslib_fn=F.linear)
 
