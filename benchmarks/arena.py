@@ -26,9 +26,9 @@ noisy: read the ratios, measured side by side.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
+import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -41,6 +41,12 @@ from dslib.graph.arena import ArenaExecutor
 from dslib.graph.executor import Executor
 from dslib.graph.memory_plan import nbytes, plan_memory
 from dslib.graph.passes.inplace import mark_inplace
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.jsonio import write_json  # noqa: E402 - after the path set-up, so the script runs from anywhere
 
 RESULTS = Path(__file__).parent / "results" / "arena.json"
 MODELS = {"resnet8": dslib.models.resnet8, "vit": dslib.models.vit}
@@ -187,14 +193,6 @@ def format_plans(rows: list) -> str:
     return "\n".join(lines)
 
 
-def write_json(report: dict, path: Path) -> None:
-    """Write atomically: a reader (or a run killed midway) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(report, indent=1) + "\n")
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="resnet8,vit", help="comma-separated: resnet8, vit")
@@ -228,7 +226,7 @@ def main(argv=None) -> dict:
         "batch": batch, "reps": reps, "quick": args.quick, "models": models, "runs": runs, "plans": plans,
         "load_average_before": list(load_before), "load_average_after": list(load_after),
     }  # fmt: skip
-    write_json(report, Path(args.output))
+    write_json(args.output, report)
     print(f"load average after: {' '.join(f'{v:.2f}' for v in load_after)}\nwrote {args.output}")
     return report
 

@@ -71,6 +71,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.jsonio import write_json  # noqa: E402 - after the path set-up, so the script runs from anywhere
+
 MODELS = ("resnet18", "vit_small")
 FRAMEWORKS = ("pytorch", "numpy-eager", "numpy-graph", "torch-eager", "torch-graph")
 REFERENCE = "pytorch"
@@ -538,14 +540,6 @@ def print_results(report: dict) -> int:
         f"wall {report.get('wall_s', 0):.0f} s"
     )
     return 1 if any("error" in r for r in rows) else 0
-
-
-def write_json(path: Path, report: dict) -> None:
-    """Write atomically: a reader (or a run killed midway) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(report, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 def main(argv=None) -> int:

@@ -26,10 +26,7 @@ the test split. Defaults: 6,000 training images at ratio 100 (class counts 2415 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,6 +35,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchmarks.jsonio import write_json  # noqa: E402 - after the path set-up, so the script runs from anywhere
 
 METHODS = ("random", "curriculum", "balanced")
 
@@ -188,15 +187,6 @@ def print_table(runs: list, summary: dict, args):
         print(f"{m:<12} {a['mean']:>15.3f} +- {a['std']:.3f} {mr['mean']:>13.3f} +- {mr['std']:.3f} {diff:>26}")
 
 
-def write_json(path: Path, payload: dict):
-    """Atomic: a temporary file in the same folder, then os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2)
-    os.replace(tmp, path)
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--size", type=int, default=6000, help="training images (long-tailed)")
@@ -264,7 +254,7 @@ def main(argv=None) -> dict:
         "summary": summary,
         "total_seconds": round(time.perf_counter() - t0, 1),
     }
-    write_json(args.out, payload)
+    write_json(args.out, payload, indent=2)
     print(f"\nwrote {args.out} (total {payload['total_seconds']:.0f} s)")
     return payload
 

@@ -18,14 +18,21 @@ are noisy: read the ratios.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from dslib.data import DataLoader, Dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.jsonio import write_json  # noqa: E402 - after the path set-up, so the script runs from anywhere
 
 
 class SlowDataset(Dataset):
@@ -107,10 +114,7 @@ def main(argv=None) -> dict:
         del loader
     result = {"args": vars(args), "loadavg_after": os.getloadavg()[0], "rows": rows}
     if args.output:
-        tmp = f"{args.output}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(result, f, indent=1)
-        os.replace(tmp, args.output)
+        write_json(args.output, result)
     return result
 
 
