@@ -19,10 +19,11 @@ a notebook that shows the viewer still runs top to bottom under papermill.
 from __future__ import annotations
 
 import html
-import io
 import math
 
 import numpy as np
+
+from .widgets import png
 
 __all__ = ["AttentionViewer", "attention_figure", "attention_grid", "attention_viewer", "window_attention_to_full"]
 
@@ -143,12 +144,6 @@ def attention_figure(image, layer_maps, layer: int = 0, head="mean", query=None,
     return fig
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    return buf.getvalue()
-
-
 class AttentionViewer:
     """Image slider, layer and head drop-downs, query slider, and the figure; `.widget` is the ipywidgets box."""
 
@@ -200,7 +195,7 @@ class AttentionViewer:
             self.status.value = f"<b style='color:#b00'>{type(e).__name__}: {html.escape(str(e))}</b>"
             return
         self.status.value = ""
-        self.picture.value = _png(fig)
+        self.picture.value = png(fig)
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

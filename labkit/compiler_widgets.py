@@ -23,8 +23,9 @@ Tests: .venv/bin/pytest tests/labkit/test_compiler_widgets.py -q
 from __future__ import annotations
 
 import html
-import io
 import math
+
+from .widgets import png
 
 __all__ = ["GraphStepViewer", "graph_step_figure", "graph_step_viewer", "ir_lines", "live_bytes"]
 
@@ -156,12 +157,6 @@ def graph_step_figure(graph, step: int, groups=None, lifetimes=None, offsets=Non
     return fig
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=72)
-    return buf.getvalue()
-
-
 class GraphStepViewer:
     """A step slider with a play button, and the figure; `.widget` is the ipywidgets box."""
 
@@ -193,7 +188,7 @@ class GraphStepViewer:
             self.status.value = f"<b style='color:#b00'>{type(e).__name__}: {html.escape(str(e))}</b>"
             return
         self.status.value = ""
-        self.picture.value = _png(fig)
+        self.picture.value = png(fig, dpi=72)
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

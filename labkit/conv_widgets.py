@@ -14,9 +14,9 @@ waits for input, so a notebook that shows it still runs top to bottom under pape
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
+
+from .widgets import png
 
 __all__ = ["Im2colExplorer", "conv_output_size", "im2col_explorer", "im2col_figure", "patch_index_matrix"]
 
@@ -145,12 +145,6 @@ def _message_figure(fig, text):
     return fig
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    return buf.getvalue()
-
-
 class Im2colExplorer:
     """Sliders for the input size, kernel, stride, padding, dilation and output pixel, and the im2col figure;
     `.widget` is the ipywidgets box. A setting whose kernel does not fit shows the reason in the figure."""
@@ -206,7 +200,7 @@ class Im2colExplorer:
             finally:
                 self._adjusting = False
             s = self.settings
-        self.image.value = _png(im2col_figure(self.im2col, **s))
+        self.image.value = png(im2col_figure(self.im2col, **s))
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

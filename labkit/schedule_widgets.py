@@ -15,8 +15,9 @@ to bottom under papermill.
 
 from __future__ import annotations
 
-import io
 import math
+
+from .widgets import png
 
 __all__ = ["ScheduleExplorer", "reference_schedule", "schedule_explorer", "schedule_figure"]
 
@@ -116,12 +117,6 @@ def schedule_figure(
     return fig
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    return buf.getvalue()
-
-
 class ScheduleExplorer:
     """Sliders for warmup steps, total steps, min lr (as a fraction of base_lr) and base lr, and the figure;
     `.widget` is the ipywidgets box. The warmup slider's maximum follows total_steps (warmup < total)."""
@@ -181,7 +176,7 @@ class ScheduleExplorer:
                 warmup.max = total.value - 1
             finally:
                 self._adjusting = False
-        self.image.value = _png(schedule_figure(self.lr_fn, **self.settings))
+        self.image.value = png(schedule_figure(self.lr_fn, **self.settings))
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

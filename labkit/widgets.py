@@ -126,9 +126,10 @@ def graph_figure(expr: str, variables: dict, value_cls, backward: bool = True):
     return draw_graph(root, title=expr if not note else f"{expr}\n({note})")
 
 
-def _png(fig) -> bytes:
+def png(fig, dpi: int = 80) -> bytes:
+    """A Figure as PNG bytes: what every labkit viewer puts in its ipywidgets Image."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
+    fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
 
 
@@ -183,7 +184,7 @@ class GraphViewer:
         self.status.value = f"<code>{html.escape(expr)}</code> = {_fmt(out.data)}" + (
             f" &mdash; {html.escape(note)}" if note else ""
         )
-        self.image.value = _png(draw_graph(out, show_grad=not note))
+        self.image.value = png(draw_graph(out, show_grad=not note))
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
