@@ -135,3 +135,53 @@ def run_released(lab: LabFiles, released, workdir: Path) -> tuple[list[Part], di
     finally:
         os.chdir(here)
     return parts, namespace, workdir
+
+
+def run_fast(lab: LabFiles, workdir: Path):
+    """The source notebook run by papermill in FAST mode (the lab's grading parameters and per-cell limit) in the
+    empty directory `workdir`: (notebook, seconds, workdir)."""
+    import time
+
+    import papermill
+
+    start = time.perf_counter()
+    out = papermill.execute_notebook(
+        str(lab.dir / lab.manifest["notebook"]),
+        str(workdir / "executed.ipynb"),
+        parameters=lab.manifest["parameters"],
+        cwd=str(workdir),
+        kernel_name="python3",
+        progress_bar=False,
+        execution_timeout=lab.manifest["limits"]["cell_timeout_s"],
+    )
+    return out, time.perf_counter() - start, workdir
+
+
+def printed_text(nb) -> str:
+    """Everything the notebook's code cells printed (stream output), in order."""
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def assert_hidden_parts_block(nb, blocked_in: dict) -> None:
+    """Each graded cell's hidden part runs the student's code under `labkit.reference_blocked(*_blocked, task=..)`
+    with every name `blocked_in[task]` lists (the form of labs 04 and 06)."""
+    for task, cell in graded_cells(nb).items():
+        _, hidden = split_hidden(cell.source)
+        assert f'labkit.reference_blocked(*_blocked, task="{task}")' in hidden, task
+        for name in blocked_in[task]:
+            assert f'"{name}"' in hidden, (task, name)
+
+
+def assert_blocked_names_exist(nb) -> None:
+    """Block each graded cell's `_blocked = (...)` names once: a renamed reference would make reference_blocked
+    raise ValueError in a hidden part."""
+    import ast
+
+    import labkit
+
+    for task, cell in graded_cells(nb).items():
+        match = re.search(r"^_blocked = \((.*?)\)$", cell.source, re.S | re.M)
+        assert match, task
+        names = ast.literal_eval("(" + match[1] + ")")
+        with labkit.reference_blocked(*names, task=task):
+            pass

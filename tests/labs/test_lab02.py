@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import importlib.util
 import re
-import time
 
 import numpy as np
 import pytest
@@ -19,6 +18,7 @@ from tests.labs.notebook_tools import (
     graded_cells,
     load_lab,
     release,
+    run_fast,
     run_in_process,
     solution_cells,
     split_hidden,
@@ -36,20 +36,7 @@ MODEL_FILE = "resnet8_digits.dslib"
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     """The source notebook run by papermill in FAST mode in an empty directory: (notebook, seconds, directory)."""
-    import papermill
-
-    workdir = tmp_path_factory.mktemp("lab02")
-    start = time.perf_counter()
-    out = papermill.execute_notebook(
-        str(LAB.dir / LAB.manifest["notebook"]),
-        str(workdir / "executed.ipynb"),
-        parameters=LAB.manifest["parameters"],
-        cwd=str(workdir),
-        kernel_name="python3",
-        progress_bar=False,
-        execution_timeout=LAB.manifest["limits"]["cell_timeout_s"],
-    )
-    return out, time.perf_counter() - start, workdir
+    return run_fast(LAB, tmp_path_factory.mktemp("lab02"))
 
 
 def test_source_notebook_runs_without_error_in_fast_mode_within_the_time_limit(executed):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import ast
 import importlib.util
 import re
-import time
 
 import numpy as np
 import pytest
@@ -27,7 +26,9 @@ from tests.labs.notebook_tools import (
     grade_meta,
     graded_cells,
     load_lab,
+    printed_text,
     release,
+    run_fast,
     run_in_process,
     run_released,
     solution_cells,
@@ -47,24 +48,7 @@ MODEL_FILE = "digits_mlp.dslib"
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     """The source notebook run by papermill in FAST mode in an empty directory: (notebook, seconds, directory)."""
-    import papermill
-
-    workdir = tmp_path_factory.mktemp("lab03")
-    start = time.perf_counter()
-    out = papermill.execute_notebook(
-        str(LAB.dir / LAB.manifest["notebook"]),
-        str(workdir / "executed.ipynb"),
-        parameters=LAB.manifest["parameters"],
-        cwd=str(workdir),
-        kernel_name="python3",
-        progress_bar=False,
-        execution_timeout=LAB.manifest["limits"]["cell_timeout_s"],
-    )
-    return out, time.perf_counter() - start, workdir
-
-
-def _printed(nb) -> str:
-    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    return run_fast(LAB, tmp_path_factory.mktemp("lab03"))
 
 
 @pytest.mark.slow
@@ -73,7 +57,7 @@ def test_source_notebook_runs_without_error_in_fast_mode_within_the_time_limit(e
     assert seconds < LAB.manifest["limits"]["timeout_s"], f"FAST run took {seconds:.1f} s"
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert errors == []
-    printed = _printed(nb)
+    printed = printed_text(nb)
     for task in TASKS:
         assert f"Task {task}: visible tests passed" in printed
     accuracy = float(re.search(r"held-out accuracy ([\d.]+)%", printed)[1]) / 100
@@ -88,7 +72,7 @@ def test_fast_run_shows_the_measurements_plots_and_the_schedule_explorer(execute
     # faults, prefetch timing, accumulation, loss scale, schedule figure, training curves, gradients, warmup
     assert kinds.count("image/png") >= 8
     assert "application/vnd.jupyter.widget-view+json" in kinds
-    printed = _printed(nb)
+    printed = printed_text(nb)
     gap = float(re.search(r"accumulated vs batch 64, over \d+ steps: ([\d.e+-]+)", printed)[1])
     assert gap < 1e-4  # the accumulation demo shows the equality it claims
     assert re.search(r"accelerator step, prefetch=2: waiting [\d.]+ ms", printed)

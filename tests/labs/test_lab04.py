@@ -17,16 +17,18 @@ from __future__ import annotations
 import ast
 import importlib.util
 import re
-import time
 
 import numpy as np
 import pytest
 
 from tests.labs.notebook_tools import (
+    assert_blocked_names_exist,
+    assert_hidden_parts_block,
     grade_meta,
     graded_cells,
     load_lab,
     release,
+    run_fast,
     run_in_process,
     run_released,
     solution_cells,
@@ -48,20 +50,7 @@ CONFIG = dict(image_size=8, patch_size=1, in_channels=1, num_classes=10, embed_d
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     """The source notebook run by papermill in FAST mode in an empty directory: (notebook, seconds, directory)."""
-    import papermill
-
-    workdir = tmp_path_factory.mktemp("lab04")
-    start = time.perf_counter()
-    out = papermill.execute_notebook(
-        str(LAB.dir / LAB.manifest["notebook"]),
-        str(workdir / "executed.ipynb"),
-        parameters=LAB.manifest["parameters"],
-        cwd=str(workdir),
-        kernel_name="python3",
-        progress_bar=False,
-        execution_timeout=LAB.manifest["limits"]["cell_timeout_s"],
-    )
-    return out, time.perf_counter() - start, workdir
+    return run_fast(LAB, tmp_path_factory.mktemp("lab04"))
 
 
 @pytest.mark.slow
@@ -223,23 +212,12 @@ BLOCKED_IN = {  # a name each hidden part must block while the student's code ru
 
 
 def test_every_hidden_part_blocks_the_reference_while_the_students_code_runs():
-    for task, cell in graded_cells(NB).items():
-        _, hidden = split_hidden(cell.source)
-        assert f'labkit.reference_blocked(*_blocked, task="{task}")' in hidden, task
-        for name in BLOCKED_IN[task]:
-            assert f'"{name}"' in hidden, (task, name)
+    assert_hidden_parts_block(NB, BLOCKED_IN)
 
 
 def test_every_blocked_name_exists():
     """A renamed reference would make reference_blocked raise ValueError in a hidden part: catch it here."""
-    import labkit
-
-    for task, cell in graded_cells(NB).items():
-        match = re.search(r"^_blocked = \((.*?)\)$", cell.source, re.S | re.M)
-        assert match, task
-        names = ast.literal_eval("(" + match[1] + ")")
-        with labkit.reference_blocked(*names, task=task):
-            pass
+    assert_blocked_names_exist(NB)
 
 
 # ----- the released notebook --------------------------------------------------------------------------------------

@@ -17,15 +17,18 @@ import ast
 import importlib.util
 import json
 import re
-import time
 
 import pytest
 
 from tests.labs.notebook_tools import (
+    assert_blocked_names_exist,
+    assert_hidden_parts_block,
     grade_meta,
     graded_cells,
     load_lab,
+    printed_text,
     release,
+    run_fast,
     run_in_process,
     run_released,
     solution_cells,
@@ -45,24 +48,7 @@ PLAN_FILE = "memory_plan.json"
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     """The source notebook run by papermill in FAST mode in an empty directory: (notebook, seconds, directory)."""
-    import papermill
-
-    workdir = tmp_path_factory.mktemp("lab06")
-    start = time.perf_counter()
-    out = papermill.execute_notebook(
-        str(LAB.dir / LAB.manifest["notebook"]),
-        str(workdir / "executed.ipynb"),
-        parameters=LAB.manifest["parameters"],
-        cwd=str(workdir),
-        kernel_name="python3",
-        progress_bar=False,
-        execution_timeout=LAB.manifest["limits"]["cell_timeout_s"],
-    )
-    return out, time.perf_counter() - start, workdir
-
-
-def _printed(nb) -> str:
-    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    return run_fast(LAB, tmp_path_factory.mktemp("lab06"))
 
 
 @pytest.mark.slow
@@ -71,7 +57,7 @@ def test_source_notebook_runs_without_error_in_fast_mode_within_the_time_limit(e
     assert seconds < LAB.manifest["limits"]["timeout_s"], f"FAST run took {seconds:.1f} s"
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert errors == []
-    printed = _printed(nb)
+    printed = printed_text(nb)
     for task in TASKS:
         assert f"Task {task}: visible tests passed" in printed
     print(f"lab 06 FAST run: {seconds:.1f} s")
@@ -83,7 +69,7 @@ def test_fast_run_measures_every_variant_and_fusion_lowers_the_peak(executed):
     of the unfused and fused graphs: fusion lowers the peak, each arena lies between its peak and the naive sum;
     the ResNet-8 arena is within 10% of the peak of live bytes."""
     nb, _, _ = executed
-    printed = _printed(nb)
+    printed = printed_text(nb)
     ms = {m[1].strip(): float(m[2]) for m in re.finditer(r"^(compiled[^\n]*?|eager)\s+([\d.]+) ms", printed, re.M)}
     assert set(ms) == {"eager", "compiled, no passes", "compiled, your fusion", "compiled, dslib default"}, ms
     mem = {
@@ -241,24 +227,14 @@ BLOCKED_IN = {  # a name each hidden part must block while the student's code ru
 
 
 def test_every_hidden_part_blocks_the_reference_while_the_students_code_runs():
-    for task, cell in graded_cells(NB).items():
-        _, hidden = split_hidden(cell.source)
-        assert f'labkit.reference_blocked(*_blocked, task="{task}")' in hidden, task
-        for name in BLOCKED_IN[task]:
-            assert f'"{name}"' in hidden, (task, name)
+    assert_hidden_parts_block(NB, BLOCKED_IN)
 
 
 def test_every_blocked_name_exists():
     """A renamed reference would make reference_blocked raise ValueError in a hidden part: catch it here."""
-    import labkit
     import labkit.compiler_widgets  # noqa: F401 - the notebook imports it, so its names can be blocked
 
-    for task, cell in graded_cells(NB).items():
-        match = re.search(r"^_blocked = \((.*?)\)$", cell.source, re.S | re.M)
-        assert match, task
-        names = ast.literal_eval("(" + match[1] + ")")
-        with labkit.reference_blocked(*names, task=task):
-            pass
+    assert_blocked_names_exist(NB)
 
 
 # ----- the released notebook --------------------------------------------------------------------------------------
