@@ -185,3 +185,15 @@ def assert_blocked_names_exist(nb) -> None:
         names = ast.literal_eval("(" + match[1] + ")")
         with labkit.reference_blocked(*names, task=task):
             pass
+
+
+def load_check(lab: LabFiles):
+    """The lab's (first) hidden artifact check file, imported afresh as module `labNN_check`."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        f"lab{lab.dir.name[:2]}_check", lab.dir / lab.manifest["checks"][0]["file"]
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

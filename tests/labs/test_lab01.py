@@ -6,7 +6,6 @@ The format checks every lab shares are in test_lab_format.py."""
 from __future__ import annotations
 
 import ast
-import importlib.util
 import inspect
 import re
 
@@ -15,6 +14,7 @@ import pytest
 from tests.labs.notebook_tools import (
     grade_meta,
     graded_cells,
+    load_check,
     load_lab,
     release,
     run_fast,
@@ -50,14 +50,14 @@ def test_source_notebook_runs_without_error_in_fast_mode_within_the_time_limit(e
 def test_hidden_artifact_check_passes_on_what_the_fast_run_saved(executed, monkeypatch):
     _, _, workdir = executed
     monkeypatch.chdir(workdir)
-    check = _load_check()
+    check = load_check(LAB)
     check.test_task_1_8_saved_neuron_is_two_weights_and_a_bias()
     check.test_task_1_8_saved_neuron_classifies_held_out_points()
 
 
 def test_hidden_artifact_check_fails_without_a_neuron_or_with_a_wrong_one(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    check = _load_check()
+    check = load_check(LAB)
     with pytest.raises(AssertionError, match="Task 1.8: neuron.json was not saved"):
         check.test_task_1_8_saved_neuron_is_two_weights_and_a_bias()
     (tmp_path / "neuron.json").write_text('{"w": [-1.0, -1.0], "b": 0.0}')  # the boundary, flipped
@@ -66,13 +66,6 @@ def test_hidden_artifact_check_fails_without_a_neuron_or_with_a_wrong_one(tmp_pa
     (tmp_path / "neuron.json").write_text('{"w": [1.0], "b": "x"}')
     with pytest.raises(AssertionError, match="neuron.json must hold"):
         check.test_task_1_8_saved_neuron_is_two_weights_and_a_bias()
-
-
-def _load_check():
-    spec = importlib.util.spec_from_file_location("lab01_check", LAB.dir / LAB.manifest["checks"][0]["file"])
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_every_test_passes_with_the_hidden_parts_moved_to_the_end_as_the_grader_runs_them(tmp_path, monkeypatch):

@@ -7,7 +7,6 @@ The format checks every lab shares are in test_lab_format.py."""
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 
 import numpy as np
@@ -16,6 +15,7 @@ import pytest
 from tests.labs.notebook_tools import (
     grade_meta,
     graded_cells,
+    load_check,
     load_lab,
     release,
     run_fast,
@@ -60,7 +60,7 @@ def test_fast_run_shows_plots_and_the_im2col_explorer(executed):
 def test_hidden_artifact_check_passes_on_what_the_fast_run_saved(executed, monkeypatch):
     _, _, workdir = executed
     monkeypatch.chdir(workdir)
-    check = _load_check()
+    check = load_check(LAB)
     check.test_task_2_8_saved_model_is_a_resnet8_state_dict()
     check.test_task_2_8_saved_model_classifies_held_out_digits()
 
@@ -69,7 +69,7 @@ def test_hidden_artifact_check_fails_without_a_model_or_with_a_wrong_one(tmp_pat
     import dslib
 
     monkeypatch.chdir(tmp_path)
-    check = _load_check()
+    check = load_check(LAB)
     with pytest.raises(AssertionError, match=f"Task 2.8: {MODEL_FILE} was not saved"):
         check.test_task_2_8_saved_model_is_a_resnet8_state_dict()
     (tmp_path / MODEL_FILE).write_bytes(b"not a checkpoint")
@@ -89,20 +89,13 @@ def test_hidden_check_uses_the_notebooks_held_out_split():
     """The check's 360 digits are Digits(train=False), pixels scaled as the notebook does, disjoint from training."""
     from dslib.data.datasets import Digits
 
-    x, y = _load_check().held_out_digits()
+    x, y = load_check(LAB).held_out_digits()
     assert x.shape == (360, 1, 8, 8) and x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
     assert np.bincount(y).min() >= 35  # stratified: every class is there
     train = Digits(train=True).data.transpose(0, 3, 1, 2) / np.float32(255.0)
     assert len(train) == 1437
     train_rows = {row.tobytes() for row in train.astype(np.float32).reshape(len(train), -1)}
     assert not any(row.tobytes() in train_rows for row in x.reshape(len(x), -1))  # no training image is held out
-
-
-def _load_check():
-    spec = importlib.util.spec_from_file_location("lab02_check", LAB.dir / LAB.manifest["checks"][0]["file"])
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_every_test_passes_with_the_hidden_parts_moved_to_the_end_as_the_grader_runs_them(tmp_path, monkeypatch):

@@ -16,7 +16,6 @@ The format checks every lab shares are in test_lab_format.py.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 
 import numpy as np
@@ -25,6 +24,7 @@ import pytest
 from tests.labs.notebook_tools import (
     grade_meta,
     graded_cells,
+    load_check,
     load_lab,
     printed_text,
     release,
@@ -61,7 +61,7 @@ def test_source_notebook_runs_without_error_in_fast_mode_within_the_time_limit(e
     for task in TASKS:
         assert f"Task {task}: visible tests passed" in printed
     accuracy = float(re.search(r"held-out accuracy ([\d.]+)%", printed)[1]) / 100
-    assert accuracy >= _load_check().MIN_ACCURACY + 0.02  # the FAST model clears the check with a margin
+    assert accuracy >= load_check(LAB).MIN_ACCURACY + 0.02  # the FAST model clears the check with a margin
     print(f"lab 03 FAST run: {seconds:.1f} s, held-out accuracy {accuracy:.1%}")
 
 
@@ -82,7 +82,7 @@ def test_fast_run_shows_the_measurements_plots_and_the_schedule_explorer(execute
 def test_hidden_artifact_check_passes_on_what_the_fast_run_saved(executed, monkeypatch):
     _, _, workdir = executed
     monkeypatch.chdir(workdir)
-    check = _load_check()
+    check = load_check(LAB)
     check.test_task_3_6_saved_file_holds_the_model_its_config_and_its_history()
     check.test_task_3_6_saved_model_classifies_held_out_digits()
     check.test_task_3_6_saved_history_follows_the_schedule_and_the_loss_falls()
@@ -99,13 +99,6 @@ def test_every_test_passes_with_the_hidden_parts_moved_to_the_end_as_the_grader_
 
 
 # ----- the hidden artifact check ---------------------------------------------------------------------------------
-
-
-def _load_check():
-    spec = importlib.util.spec_from_file_location("lab03_check", LAB.dir / LAB.manifest["checks"][0]["file"])
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _trained_mlp(check, steps=150):
@@ -138,7 +131,7 @@ def test_hidden_artifact_check_fails_without_a_model_or_with_a_wrong_one(tmp_pat
     import dslib
 
     monkeypatch.chdir(tmp_path)
-    check = _load_check()
+    check = load_check(LAB)
     path = tmp_path / MODEL_FILE
     with pytest.raises(AssertionError, match=f"Task 3.6: {MODEL_FILE} was not saved"):
         check.test_task_3_6_saved_file_holds_the_model_its_config_and_its_history()
@@ -181,7 +174,7 @@ def test_hidden_artifact_check_fails_without_a_model_or_with_a_wrong_one(tmp_pat
 def test_hidden_check_uses_the_held_out_split_the_notebook_never_trains_on():
     from dslib.data.datasets import Digits
 
-    x, y = _load_check().held_out_digits()
+    x, y = load_check(LAB).held_out_digits()
     assert x.shape == (360, 1, 8, 8) and x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
     assert np.bincount(y).min() >= 35  # stratified: every class is there
     assert len(Digits(train=True)) == 1437  # the notebook's clean_train comes from these, never from the 360

@@ -15,7 +15,6 @@ The format checks every lab shares are in test_lab_format.py.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 
 import numpy as np
@@ -26,6 +25,7 @@ from tests.labs.notebook_tools import (
     assert_hidden_parts_block,
     grade_meta,
     graded_cells,
+    load_check,
     load_lab,
     release,
     run_fast,
@@ -63,7 +63,7 @@ def test_source_notebook_runs_without_error_in_fast_mode_within_the_time_limit(e
     for task in TASKS:
         assert f"Task {task}: visible tests passed" in printed
     accuracy = float(re.search(r"test accuracy: ([\d.]+)%", printed)[1]) / 100
-    assert accuracy >= _load_check().MIN_ACCURACY + 0.05  # the FAST model clears the check with a margin
+    assert accuracy >= load_check(LAB).MIN_ACCURACY + 0.05  # the FAST model clears the check with a margin
     print(f"lab 04 FAST run: {seconds:.1f} s, test accuracy {accuracy:.1%}")
 
 
@@ -79,7 +79,7 @@ def test_fast_run_shows_plots_and_the_attention_viewer(executed):
 def test_hidden_artifact_check_passes_on_what_the_fast_run_saved(executed, monkeypatch):
     _, _, workdir = executed
     monkeypatch.chdir(workdir)
-    check = _load_check()
+    check = load_check(LAB)
     check.test_task_4_8_saved_model_is_a_ds_vit_with_every_head_unlocked()
     check.test_task_4_8_saved_model_classifies_held_out_digits()
 
@@ -97,13 +97,6 @@ def test_every_test_passes_with_the_hidden_parts_moved_to_the_end_as_the_grader_
 # ----- the hidden artifact check ---------------------------------------------------------------------------------
 
 
-def _load_check():
-    spec = importlib.util.spec_from_file_location("lab04_check", LAB.dir / LAB.manifest["checks"][0]["file"])
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _save(path, config, state_dict):
     import dslib
 
@@ -115,7 +108,7 @@ def test_hidden_artifact_check_fails_without_a_model_or_with_a_wrong_one(tmp_pat
     from dslib.models import ds_vit, vit
 
     monkeypatch.chdir(tmp_path)
-    check = _load_check()
+    check = load_check(LAB)
     path = tmp_path / MODEL_FILE
     with pytest.raises(AssertionError, match=f"Task 4.8: {MODEL_FILE} was not saved"):
         check.test_task_4_8_saved_model_is_a_ds_vit_with_every_head_unlocked()
@@ -152,7 +145,7 @@ def test_hidden_artifact_check_fails_without_a_model_or_with_a_wrong_one(tmp_pat
 
 def test_hidden_check_uses_the_notebooks_held_out_split():
     """The check's 360 digits are Digits(train=False), pixels scaled as the notebook does."""
-    x, y = _load_check().held_out_digits()
+    x, y = load_check(LAB).held_out_digits()
     assert x.shape == (360, 1, 8, 8) and x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
     assert np.bincount(y).min() >= 35  # stratified: every class is there
     assert "X_test = test_set.data.transpose(0, 3, 1, 2).astype(np.float32) / 255.0" in _given_source()

@@ -14,7 +14,6 @@ each on 2 quiet cores, so they are marked slow:
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import re
 
@@ -25,6 +24,7 @@ from tests.labs.notebook_tools import (
     assert_hidden_parts_block,
     grade_meta,
     graded_cells,
+    load_check,
     load_lab,
     printed_text,
     release,
@@ -100,7 +100,7 @@ def test_fast_run_shows_plots_and_the_graph_viewer(executed):
 def test_hidden_artifact_check_passes_on_what_the_fast_run_saved(executed, monkeypatch):
     _, _, workdir = executed
     monkeypatch.chdir(workdir)
-    check = _load_check()
+    check = load_check(LAB)
     check.test_task_6_5_saved_plan_describes_the_resnet8_graph()
     check.test_task_6_5_saved_plan_is_valid_and_as_tight_as_greedy_by_size()
 
@@ -116,13 +116,6 @@ def test_every_test_passes_with_the_hidden_parts_moved_to_the_end_as_the_grader_
 
 
 # ----- the hidden artifact check ---------------------------------------------------------------------------------
-
-
-def _load_check():
-    spec = importlib.util.spec_from_file_location("lab06_check", LAB.dir / LAB.manifest["checks"][0]["file"])
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _good_plan(check, batch=8) -> dict:
@@ -144,7 +137,7 @@ def _both(check):
 
 def test_hidden_artifact_check_passes_on_a_greedy_plan_and_fails_on_wrong_ones(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    check = _load_check()
+    check = load_check(LAB)
     path = tmp_path / PLAN_FILE
     with pytest.raises(AssertionError, match=f"Task 6.5: {PLAN_FILE} was not saved"):
         _both(check)
