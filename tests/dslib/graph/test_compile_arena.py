@@ -17,6 +17,7 @@ import dslib.models
 from dslib import nn
 from dslib.graph.arena import ArenaExecutor
 from dslib.graph.executor import Executor
+from tests.dslib.graph.steps import train_step
 
 
 def _executor(fast):
@@ -47,19 +48,7 @@ def test_training_step_falls_back_to_executor_with_a_warning():
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
     twin = copy.deepcopy(model)
     opts = [dslib.optim.SGD(m.parameters(), lr=0.1, momentum=0.9) for m in (model, twin)]
-    loss_fn = nn.CrossEntropyLoss()
-
-    def make_step(m, opt):
-        def step(x, y):
-            opt.zero_grad()
-            loss = loss_fn(m(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
-        return step
-
-    fast, eager = dslib.compile(make_step(model, opts[0]), arena=True), make_step(twin, opts[1])
+    fast, eager = dslib.compile(train_step(model, opts[0]), arena=True), train_step(twin, opts[1])
     for i in range(3):
         x, y = dslib.randn(5, 8), dslib.randint(0, 3, (5,))
         if i == 0:

@@ -19,6 +19,7 @@ from dslib.graph.memory_plan import nbytes, place, plan_memory, values_of
 from dslib.graph.passes.inplace import find_inplace, mark_inplace
 from dslib.ops import elementwise as E
 from dslib.ops.shape import Reshape
+from tests.dslib.graph.steps import train_step
 
 F32 = "float32"
 
@@ -295,16 +296,7 @@ def test_training_step_graph():
     dslib.manual_seed(0)
     model = dslib.models.resnet8().train()
     opt = dslib.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    loss_fn = dslib.nn.CrossEntropyLoss()
-
-    @dslib.compile
-    def step(x, y):
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
+    step = dslib.compile(train_step(model, opt))
     step(dslib.randn(8, 3, 32, 32), dslib.randint(0, 10, (8,)))
     graph = step.graph
     assert graph.count("backward") > 0 and graph.count("getitem") > 0

@@ -16,22 +16,10 @@ from dslib import nn
 from dslib.graph.memory_plan import plan_memory
 from dslib.graph.passes import DEFAULT_PASSES
 from dslib.graph.passes.remat import recomputed, refill, release, rematerialize
+from tests.dslib.graph.steps import train_step
 
 PLAIN = tuple(p for p in DEFAULT_PASSES if p is not rematerialize)  # the default passes without remat
 REMAT = (*PLAIN, rematerialize)
-
-
-def _step(model, opt):
-    loss_fn = nn.CrossEntropyLoss()
-
-    def step(x, y):
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
 
 
 def _train(make_model, shape, passes, steps=3):
@@ -41,7 +29,7 @@ def _train(make_model, shape, passes, steps=3):
     m2 = copy.deepcopy(m1)
     o1 = dslib.optim.SGD(m1.parameters(), lr=0.05, momentum=0.9)
     o2 = dslib.optim.SGD(m2.parameters(), lr=0.05, momentum=0.9)
-    eager, fast = _step(m1, o1), dslib.compile(_step(m2, o2), passes=passes)
+    eager, fast = train_step(m1, o1), dslib.compile(train_step(m2, o2), passes=passes)
     rng = np.random.default_rng(1)
     for _ in range(steps):
         x = dslib.tensor(rng.standard_normal(shape).astype(np.float32))

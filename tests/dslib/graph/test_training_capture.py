@@ -15,6 +15,7 @@ import dslib
 import dslib.models
 from dslib import nn
 from dslib.graph import GraphCaptureError, GuardError
+from tests.dslib.graph.steps import train_step
 
 TOL = {"float32": 1e-6, "float64": 1e-12}  # relative; replay runs the same kernels in the same order
 
@@ -44,24 +45,13 @@ def _same_state(m1, m2, o1, o2):
             _close(_np(st2[i][key]), _np(v), f"optimizer state {i}.{key}")
 
 
-def _train_step(model, opt, loss_fn):
-    def step(x, y):
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
-
-
 def _pair(make_model, make_opt, device="numpy", passes=None):
     dslib.manual_seed(0)
     m1 = make_model().to(device).train()
     m2 = copy.deepcopy(m1)
     o1, o2 = make_opt(m1.parameters()), make_opt(m2.parameters())
-    eager = _train_step(m1, o1, nn.CrossEntropyLoss())
-    fast = dslib.compile(_train_step(m2, o2, nn.CrossEntropyLoss()), passes=passes)
+    eager = train_step(m1, o1, nn.CrossEntropyLoss())
+    fast = dslib.compile(train_step(m2, o2, nn.CrossEntropyLoss()), passes=passes)
     return (m1, o1, eager), (m2, o2, fast)
 
 
@@ -160,7 +150,7 @@ def test_shape_change_recaptures_or_raises_when_told():
         _close(_np(fast(x, y)), _np(eager(x, y)), "loss")
     _same_state(m1, m2, o1, o2)
     assert len(fast.entries) == 2
-    strict = dslib.compile(_train_step(m2, o2, nn.CrossEntropyLoss()), recapture=False)
+    strict = dslib.compile(train_step(m2, o2, nn.CrossEntropyLoss()), recapture=False)
     x, y = next(_batches(1, (4, 3, 8, 8), "numpy"))
     strict(x, y)
     with pytest.raises(GuardError, match="recapture=True"):
@@ -274,7 +264,7 @@ def test_random_draws_and_data_dependent_python_are_reported():
     model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Linear(4, 3))
     opt = _sgd(model.parameters())
     x, y = next(_batches(1, (5, 4), "numpy", classes=3))
-    _capture_error(_train_step(model, opt, nn.CrossEntropyLoss()), "random", x, y)
+    _capture_error(train_step(model, opt, nn.CrossEntropyLoss()), "random", x, y)
 
     model = nn.Sequential(nn.Linear(4, 3))
     opt = _sgd(model.parameters())

@@ -19,6 +19,7 @@ import pytest
 import dslib
 import dslib.models
 from dslib.profiler import profile
+from tests.dslib.graph import steps
 
 SKIPPED = ("input", "param", "const", "getitem")  # nodes a replay only reads or indexes
 
@@ -32,16 +33,7 @@ def train_step():
     dslib.manual_seed(0)
     model = dslib.models.resnet8()
     opt = dslib.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    loss_fn = dslib.nn.CrossEntropyLoss()
-
-    @dslib.compile
-    def step(x, y):
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
+    step = dslib.compile(steps.train_step(model, opt))
     x, y = dslib.randn(2, 3, 32, 32), dslib.randint(0, 10, (2,))
     step(x, y)  # capture
     return step, x, y
