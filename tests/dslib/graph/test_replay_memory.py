@@ -13,6 +13,7 @@ import numpy as np
 
 import dslib
 import dslib.models
+from tests.dslib.graph.steps import train_step
 
 
 def _peak_bytes(compiled: bool) -> tuple[int, float]:
@@ -24,14 +25,8 @@ def _peak_bytes(compiled: bool) -> tuple[int, float]:
     x = dslib.tensor(rng.standard_normal((8, 3, 16, 16), dtype=np.float32))
     y = dslib.tensor(rng.integers(0, 10, size=8).astype(np.int64))
 
-    def train_step(x, y):
-        opt.zero_grad()
-        loss = dslib.nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    step = dslib.compile(train_step) if compiled else train_step
+    step = train_step(model, opt, dslib.nn.functional.cross_entropy)
+    step = dslib.compile(step) if compiled else step
     for _ in range(2):  # the graph's first call captures; the second replays
         step(x, y)
     tracemalloc.start()
