@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..device import device as Device
+from . import numpy_kernels
 from .numpy_backend import NumpyBackend
 
 NUMPY = NumpyBackend()
@@ -51,9 +52,7 @@ def kernels_of(array):
     """The kernel module of an array's backend: numpy_kernels for np.ndarray, torch_kernels for torch tensors
     (the same function names: conv, pooling, normalization, softmax, gelu)."""
     if backend_of(array) is NUMPY:
-        from . import numpy_kernels
-
         return numpy_kernels
-    from . import torch_kernels
+    from . import torch_kernels  # imported on first use: it imports torch
 
     return torch_kernels
