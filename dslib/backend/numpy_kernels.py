@@ -454,16 +454,24 @@ def linear_forward(x, w, b):
 _SQRT_HALF, _INV_SQRT_2PI, _K_TANH = math.sqrt(0.5), 1 / math.sqrt(2 * math.pi), math.sqrt(2 / math.pi)
 
 
-def gelu_forward(x, approximate):
-    if approximate == "tanh":  # 0.5 x (1 + tanh(k (x + 0.044715 x^3)))
+def _gelu_t(x, approximate, x2=None):
+    """The term both directions start from, as a new array: tanh(k (x + 0.044715 x^3)), or erf(x / sqrt 2).
+    `x2` is x * x when the caller has it."""
+    if approximate != "tanh":
+        return special.erf(x * _SQRT_HALF).astype(x.dtype, copy=False)
+    if x2 is None:
         t = x * x
         t *= 0.044715
-        t += 1
-        t *= x
-        t *= _K_TANH
-        np.tanh(t, out=t)
-    else:  # 0.5 x (1 + erf(x / sqrt 2))
-        t = special.erf(x * _SQRT_HALF).astype(x.dtype, copy=False)
+    else:
+        t = x2 * 0.044715
+    t += 1
+    t *= x
+    t *= _K_TANH
+    return np.tanh(t, out=t)
+
+
+def gelu_forward(x, approximate):  # 0.5 x (1 + t)
+    t = _gelu_t(x, approximate)
     t += 1
     t *= x
     t *= 0.5
@@ -473,11 +481,7 @@ def gelu_forward(x, approximate):
 def gelu_backward(grad, x, approximate):
     if approximate == "tanh":  # 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 * 0.044715 x^2)
         x2 = x * x
-        t = x2 * 0.044715
-        t += 1
-        t *= x
-        t *= _K_TANH
-        np.tanh(t, out=t)
+        t = _gelu_t(x, approximate, x2)
         d = x2
         d *= 3 * 0.044715
         d += 1
@@ -490,7 +494,7 @@ def gelu_backward(grad, x, approximate):
         t *= 0.5
         t += d
     else:  # Phi(x) + x phi(x)
-        t = special.erf(x * _SQRT_HALF).astype(x.dtype, copy=False)
+        t = _gelu_t(x, approximate)
         t += 1
         t *= 0.5
         pdf = x * x
